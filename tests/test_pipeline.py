@@ -1,0 +1,167 @@
+"""End-to-end tests of `vitiseg run` on a generated visits folder: exact scores, bad inputs, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from vitiseg import pipeline
+from vitiseg.cli import main as cli_main
+from vitiseg.config import load_config
+
+from conftest import SKIN_BOX, KeySegmenter, key_photo, save
+
+CFG = load_config(overrides={"normalise": {"method": "none"}, "face": {"area": "skin"}, "report": False})
+
+
+def _run(visits: Path, out: Path, cfg=CFG):
+    return pipeline.run(visits, out, cfg, segmenter=KeySegmenter(), progress=False)
+
+
+def test_end_to_end_exact_scores(visits_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    summary = _run(visits_dir, out)
+    assert summary["counts"] == {"photos": 10, "ok": 10, "failed": 0, "reused": 0, "skipped_files": 0,
+                                 "patients": 2, "visits": 4}
+    v = pd.read_csv(out / "visits.csv").set_index(["patient_id", "visit_id"])
+    assert v.loc[("P01", "v1"), "f_vasi"] == pytest.approx(1.5)
+    assert v.loc[("P01", "v1"), "t_vasi"] == pytest.approx(1.5 + 1.25 + 5.2)
+    assert v.loc[("P01", "v2"), "f_vasi"] == pytest.approx(0.375)
+    assert v.loc[("P01", "v2"), "t_vasi"] == pytest.approx(0.375 + 0.375 + 2.6)
+    assert v.loc[("P02", "v1"), "f_vasi"] == pytest.approx(3.0)
+    assert v.loc[("P02", "v2"), "f_vasi"] == pytest.approx(1.2)
+    assert bool(v.loc[("P01", "v1"), "t_vasi_partial"]) is True
+    assert v.loc[("P01", "v1"), "missing_regions"] == "neck;upper_limbs;lower_limbs;feet"
+    assert v.loc[("P01", "v1"), "dlqi"] == 12  # PRO column carried through
+    lg = pd.read_csv(out / "longitudinal.csv").set_index(["patient_id", "visit_id"])
+    assert lg.loc[("P01", "v2"), "f_vasi_change_pct"] == pytest.approx(-75.0)
+    assert lg.loc[("P01", "v2"), ["f_vasi50", "f_vasi75", "f_vasi90"]].tolist() == [True, True, False]
+    assert lg.loc[("P02", "v2"), "f_vasi_change_pct"] == pytest.approx(-60.0)
+    assert lg.loc[("P02", "v2"), ["f_vasi50", "f_vasi75"]].tolist() == [True, False]
+    assert math.isnan(lg.loc[("P01", "v2"), "t_vasi_change_pct"])  # partial visits: change undefined, not zero
+    r = pd.read_csv(out / "regions.csv").set_index(["patient_id", "visit_id", "region"])
+    assert r.loc[("P01", "v1", "trunk"), "fraction"] == pytest.approx(0.2)
+    assert r.loc[("P01", "v1", "trunk"), "vasi_level"] == 25
+    assert not bool(r.loc[("P01", "v1", "neck"), "assessed"])
+    ph = pd.read_csv(out / "photos.csv")
+    assert set(ph["status"]) == {"ok"}
+    row = ph[ph["path"] == "P01/v1/hands.png"].iloc[0]
+    assert (row["skin_px"], row["depigmented_px"], row["vasi_level"]) == (8000, 2000, 25)
+    mask = np.asarray(Image.open(out / row["mask"]))
+    _, expected = key_photo(100, 120, SKIN_BOX, [(10, 30, 10, 110)])
+    np.testing.assert_array_equal(mask, expected)
+    assert (out / row["overlay"]).is_file()
+    assert Image.open(out / row["overlay"]).getexif() == {}
+    with sqlite3.connect(out / "vitiseg.sqlite") as con:
+        n = con.execute("select count(*) from photos").fetchone()[0]
+        fv = con.execute("select f_vasi from visits where patient_id='P02' and visit_id='v1'").fetchone()[0]
+    assert (n, fv) == (10, pytest.approx(3.0))
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["model"]["sha256"] == "0" * 64
+    assert run_json["config"]["face"]["area"] == "skin"
+    assert "numpy" in run_json["versions"] and run_json["config_fingerprint"]
+
+
+def test_bad_inputs_do_not_stop_the_batch(visits_dir: Path, tmp_path: Path) -> None:
+    d = visits_dir / "P01" / "v1"
+    (d / "feet.jpg").write_bytes(b"")                                   # empty
+    good = (d / "face.png").read_bytes()
+    (d / "lower_limbs.png").write_bytes(good[: len(good) // 2])          # truncated
+    (d / "neck.jpg").write_bytes(b"this is not an image at all" * 10)   # not an image
+    (d / "elbowpit.png").write_bytes(good)                              # mislabelled region
+    Image.new("L", (20000, 20000)).save(d / "upper_limbs.png")          # 400 MP: decompression-bomb guard
+    (d / "notes.txt").write_text("not a photo")                         # ignored, listed as skipped
+    out = tmp_path / "out"
+    cfg = load_config(overrides={"normalise": {"method": "none"}, "face": {"area": "skin"}, "report": False,
+                                 "io": {"max_pixels": 50_000_000}})
+    summary = _run(visits_dir, out, cfg)
+    ph = pd.read_csv(out / "photos.csv", keep_default_na=False).set_index("path")
+    assert summary["counts"]["failed"] == 5 and summary["counts"]["ok"] == 10
+    assert "empty file" in ph.loc["P01/v1/feet.jpg", "error"]
+    assert "truncated" in ph.loc["P01/v1/lower_limbs.png", "error"].lower()
+    assert "not a recognised image" in ph.loc["P01/v1/neck.jpg", "error"]
+    assert "unknown body region" in ph.loc["P01/v1/elbowpit.png", "error"]
+    assert "too large" in ph.loc["P01/v1/upper_limbs.png", "error"]
+    assert summary["skipped_files"] == ["P01/v1/notes.txt"]
+    fails = pd.read_csv(out / "failures.csv")
+    assert len(fails) == 5
+    # the failed photos do not count as assessed regions
+    v = pd.read_csv(out / "visits.csv").set_index(["patient_id", "visit_id"])
+    assert v.loc[("P01", "v1"), "t_vasi"] == pytest.approx(7.95)
+    assert v.loc[("P01", "v1"), "n_failed"] == 5
+
+
+def test_cli_exit_codes_and_unknown_config_key(visits_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("normalise:\n  methd: none\n")
+    assert cli_main(["run", str(visits_dir), "--out", str(tmp_path / "o1"), "--config", str(bad)]) == 2
+    args = ["run", str(visits_dir), "--out", str(tmp_path / "o2"), "--model", "classical", "--normalise", "none",
+            "--face-area", "skin", "--no-report", "--no-progress"]
+    # the classical baseline cannot find skin in a photo that is 100 % depigmented (no pigmented seed): that photo
+    # is an explicit per-photo error and the exit code says so
+    assert cli_main(args) == 1
+    ph = pd.read_csv(tmp_path / "o2" / "photos.csv", keep_default_na=False).set_index("path")
+    assert ph.loc["P02/v1/face.png", "error"] == "no skin found in the photo (nothing to measure)"
+    assert (ph["status"] == "ok").sum() == 9
+    v = pd.read_csv(tmp_path / "o2" / "visits.csv").set_index(["patient_id", "visit_id"])
+    # the classical baseline on clean key photos: within 0.05 of the exact F-VASI
+    assert v.loc[("P01", "v1"), "f_vasi"] == pytest.approx(1.5, abs=0.05)
+    assert v.loc[("P01", "v2"), "t_vasi"] == pytest.approx(3.35, abs=0.1)
+    (visits_dir / "P02" / "v1" / "face.png").unlink()
+    assert cli_main(args) == 0
+
+
+def test_resume_reuses_finished_photos_and_is_byte_identical(visits_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    calls = {"n": 0}
+    real = pipeline.process_photo
+
+    def interrupted(item, ctx, views=frozenset()):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # killed in the middle of the batch
+        return real(item, ctx, views)
+
+    monkeypatch.setattr(pipeline, "process_photo", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(visits_dir, out)
+    assert not (out / "photos.csv").exists()
+    assert not list(out.rglob("*.tmp"))  # no half-written file left behind
+    monkeypatch.setattr(pipeline, "process_photo", real)
+    s2 = _run(visits_dir, out)
+    assert s2["counts"]["reused"] == 3 and s2["counts"]["ok"] == 10
+    first = {p: (out / p).read_bytes() for p in ("photos.csv", "visits.csv", "regions.csv", "longitudinal.csv")}
+    s3 = _run(visits_dir, out)
+    assert s3["counts"]["reused"] == 10
+    for p, b in first.items():
+        assert (out / p).read_bytes() == b, p
+    # a changed photo is redone, the others are reused
+    rgb, _ = key_photo(100, 120, SKIN_BOX, [])
+    save(visits_dir / "P02" / "v2" / "face.png", rgb)
+    s4 = _run(visits_dir, out)
+    assert s4["counts"]["reused"] == 9
+    v = pd.read_csv(out / "visits.csv").set_index(["patient_id", "visit_id"])
+    assert v.loc[("P02", "v2"), "f_vasi"] == 0.0
+    # a different config is never mixed with old results
+    cfg2 = load_config(overrides={"normalise": {"method": "grey_world"}, "face": {"area": "skin"}, "report": False})
+    assert _run(visits_dir, out, cfg2)["counts"]["reused"] == 0
+
+
+def test_visit_order_without_visits_csv_is_natural_sort(tmp_path: Path) -> None:
+    root = tmp_path / "v"
+    for vid, boxes in [("week12", [(10, 20, 10, 110)]), ("week4", [(10, 50, 10, 110)]), ("week0", [(10, 90, 10, 110)])]:
+        rgb, _ = key_photo(100, 120, SKIN_BOX, boxes)
+        save(root / "A" / vid / "face_front.png", rgb)
+    _run(root, tmp_path / "out")
+    lg = pd.read_csv(tmp_path / "out" / "longitudinal.csv")
+    assert lg["visit_id"].tolist() == ["week0", "week4", "week12"]
+    assert lg["baseline_visit_id"].unique().tolist() == ["week0"]
+    assert lg["f_vasi_change_pct"].tolist() == pytest.approx([0.0, -50.0, -87.5])

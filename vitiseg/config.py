@@ -1,0 +1,194 @@
+"""Typed configuration for vitiseg, loaded from ``configs/*.yaml``.
+
+Every section is a pydantic model with ``extra="forbid"``: a misspelt or unknown key is rejected with a message that
+names the key and the file, instead of being silently ignored. ``load_config`` merges a user file over the built-in
+``configs/default.yaml``; ``load_regions`` reads ``configs/regions.yaml`` (hand units and aliases per region).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, malformed, or holds an unknown or invalid key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NormaliseConfig(_Strict):
+    """Colour normalisation (see :mod:`vitiseg.normalise`)."""
+
+    method: Literal["shades_of_grey", "grey_world", "none"] = "shades_of_grey"
+    minkowski_p: float = Field(6.0, ge=1.0, le=64.0)
+
+
+class ClassicalConfig(_Strict):
+    """Parameters of the training-free CIELAB baseline (see :mod:`vitiseg.segment`)."""
+
+    min_skin_fraction: float = Field(0.01, ge=0.0, le=1.0)
+
+
+class SegmentationConfig(_Strict):
+    """Which segmenter labels pixels, and where it runs."""
+
+    model: str = "default"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    classical: ClassicalConfig = ClassicalConfig()
+
+
+class FaceConfig(_Strict):
+    """How the counted facial area is built for ``face`` photos (see :mod:`vitiseg.face`)."""
+
+    area: Literal["truev", "skin"] = "truev"
+
+
+class IOConfig(_Strict):
+    """Image reading limits and working resolution."""
+
+    max_pixels: int = Field(80_000_000, gt=0)
+    work_long_side: int = Field(1024, ge=0)
+
+
+class OutputsConfig(_Strict):
+    """What is written besides the tables."""
+
+    overlays: bool = True
+    overlay_long_side: int = Field(1600, ge=64)
+    jpeg_quality: int = Field(90, ge=10, le=100)
+
+
+class RunConfig(_Strict):
+    """Resolved configuration of ``vitiseg run``."""
+
+    normalise: NormaliseConfig = NormaliseConfig()
+    segmentation: SegmentationConfig = SegmentationConfig()
+    face: FaceConfig = FaceConfig()
+    io: IOConfig = IOConfig()
+    outputs: OutputsConfig = OutputsConfig()
+    report: bool = True
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, 16 chars) of the canonical JSON of the settings that change per-photo results."""
+        relevant = {
+            "normalise": self.normalise.model_dump(),
+            "segmentation": {k: v for k, v in self.segmentation.model_dump().items() if k != "device"},
+            "face": self.face.model_dump(),
+            "io": self.io.model_dump(),
+        }
+        blob = json.dumps(relevant, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class RegionSpec(_Strict):
+    """One scored body region: its VASI hand units (1 hand unit = 1 % BSA) and its T-VASI group."""
+
+    hand_units: float = Field(gt=0, le=100)
+    tvasi_region: Literal["head_neck", "hands", "upper_limbs", "trunk", "lower_limbs", "feet"]
+    aliases: list[str] = []
+
+
+class RegionsConfig(_Strict):
+    """All regions; aliases must be unique and must not shadow a region name."""
+
+    regions: dict[str, RegionSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> "RegionsConfig":
+        seen: dict[str, str] = {}
+        for name, spec in self.regions.items():
+            for key in [name, *spec.aliases]:
+                k = key.lower()
+                if k in seen and seen[k] != name:
+                    raise ValueError(f"alias {key!r} maps to both {seen[k]!r} and {name!r}")
+                seen[k] = name
+        total = sum(s.hand_units for s in self.regions.values())
+        if abs(total - 100.0) > 1e-6:
+            raise ValueError(f"hand units must sum to 100 (1 hand unit = 1 % BSA); they sum to {total}")
+        return self
+
+    def resolve(self, name: str) -> str | None:
+        """Canonical region for a region name or alias (case-insensitive), or None if unknown."""
+        k = name.strip().lower()
+        for region, spec in self.regions.items():
+            if k == region or k in (a.lower() for a in spec.aliases):
+                return region
+        return None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping at top level, got {type(data).__name__}")
+    return data
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  - unknown key '{loc}' (check the spelling; see configs/default.yaml for valid keys)")
+        else:
+            lines.append(f"  - {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def builtin_path(name: str) -> Path:
+    """Path of a built-in YAML shipped with the package (``default.yaml``, ``regions.yaml``)."""
+    return Path(str(resources.files("vitiseg") / "data" / name))
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load the run configuration: built-in defaults, then ``path`` (if given), then ``overrides``.
+
+    Raises :class:`ConfigError` naming the file and any unknown or invalid key.
+    """
+    data = _read_yaml(builtin_path("default.yaml"))
+    source = "built-in defaults"
+    if path is not None:
+        data = _deep_merge(data, _read_yaml(Path(path)))
+        source = str(path)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+
+
+def load_regions(path: str | Path | None = None) -> RegionsConfig:
+    """Load region definitions (hand units, T-VASI grouping, aliases); default is the built-in regions.yaml."""
+    p = Path(path) if path is not None else builtin_path("regions.yaml")
+    try:
+        return RegionsConfig.model_validate(_read_yaml(p))
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, str(p))) from None

@@ -1,0 +1,192 @@
+"""Image I/O at the package boundary: read any clinical photo as RGB uint8, write masks/overlays atomically.
+
+All arrays leaving this module are ``(H, W, 3) uint8 RGB`` (colour photos) or ``(H, W) uint8`` (masks).
+Reading goes through Pillow so that EXIF orientation, 16-bit, greyscale, palette, RGBA and CMYK inputs are converted
+explicitly and decompression bombs are refused before decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+class ImageReadError(ValueError):
+    """A photo could not be read; the message says why (unreadable, truncated, empty, too large, ...)."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Convert a Pillow image of any mode to ``(H, W, 3) uint8`` RGB."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if a.max() > 255 else 255.0
+        g = np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        top = 1.0 if a.max() <= 1.0 else float(a.max())
+        g = np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode == "CMYK":
+        icc = img.info.get("icc_profile")
+        if icc:
+            try:
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                dst = ImageCms.createProfile("sRGB")
+                img = ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
+                return np.asarray(img, dtype=np.uint8).copy()
+            except (ImageCms.PyCMSError, OSError):
+                pass
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        # Composite transparent pixels onto white: they carry no skin.
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"), dtype=np.uint8).copy()
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8).copy()
+    if mode == "I;16" or mode.startswith("I;16"):
+        return _to_rgb_array(img.convert("I"))
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_rgb(path: str | Path, max_pixels: int = 80_000_000, reduce_to_long_side: int = 0) -> np.ndarray:
+    """Read a photo as ``(H, W, 3) uint8`` RGB, upright (EXIF orientation applied).
+
+    ``reduce_to_long_side`` > 0 lets the JPEG decoder skip resolution (``draft`` mode, scale 1/2..1/8) while keeping
+    the long side >= that value; the exact resize to the working size happens later.
+    Raises :class:`ImageReadError` with a human-readable reason for empty, truncated, unrecognised or oversized files.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise ImageReadError(f"cannot open file: {exc.strerror}") from None
+    if size == 0:
+        raise ImageReadError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                w, h = img.size
+                if w <= 0 or h <= 0:
+                    raise ImageReadError(f"image has no pixels ({w}x{h})")
+                if w * h > max_pixels:
+                    raise ImageReadError(
+                        f"image too large: {w}x{h} = {w * h} pixels > limit {max_pixels} (decompression-bomb guard)"
+                    )
+                if reduce_to_long_side > 0 and img.format == "JPEG":
+                    scale = max(w, h) / reduce_to_long_side
+                    if scale >= 2:
+                        img.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb_array(img)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombWarning as exc:
+        raise ImageReadError(f"image too large (decompression-bomb guard): {exc}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"image too large (decompression-bomb guard): {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageReadError("not a recognised image format (corrupt or not an image)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        msg = str(exc)
+        if "truncated" in msg.lower():
+            raise ImageReadError(f"truncated image file: {msg}") from None
+        raise ImageReadError(f"cannot decode image: {msg}") from None
+
+
+def resize_long_side(rgb: np.ndarray, long_side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """Resize so that ``max(H, W) == long_side`` (only ever downscales; ``long_side`` 0 returns the input)."""
+    h, w = rgb.shape[:2]
+    if long_side <= 0 or max(h, w) <= long_side:
+        return rgb
+    s = long_side / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interpolation)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``: readers see the old or the new file, never half."""
+    _atomic_write_bytes(Path(path), data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Atomic UTF-8 text write (see :func:`atomic_write_bytes`)."""
+    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    """Lossless PNG bytes of a ``(H, W) uint8`` mask or ``(H, W, 3) uint8`` RGB image (no metadata)."""
+    if arr.dtype != np.uint8:
+        raise TypeError(f"expected uint8, got {arr.dtype}")
+    data = arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """JPEG bytes of an ``(H, W, 3) uint8`` RGB image, with no EXIF or other metadata."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def write_png(path: str | Path, arr: np.ndarray) -> None:
+    """Atomically write a PNG (see :func:`encode_png`)."""
+    atomic_write_bytes(path, encode_png(arr))
+
+
+def write_jpeg(path: str | Path, rgb: np.ndarray, quality: int = 90) -> None:
+    """Atomically write a metadata-free JPEG (see :func:`encode_jpeg`)."""
+    atomic_write_bytes(path, encode_jpeg(rgb, quality))
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a single-channel mask PNG as ``(H, W) uint8`` (values unchanged)."""
+    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if m is None:
+        raise ImageReadError(f"cannot read mask {path}")
+    if m.ndim == 3:
+        m = m[:, :, 0]
+    return m.astype(np.uint8)

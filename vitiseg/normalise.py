@@ -1,0 +1,73 @@
+"""Colour normalisation (stage 1): remove the colour cast of the illuminant before segmentation.
+
+Methods (``configs/*.yaml`` -> ``normalise.method``):
+
+- ``shades_of_grey`` (default): Finlayson & Trezzi, "Shades of Gray and Colour Constancy", CIC 2004. The illuminant
+  colour is estimated per channel as the Minkowski p-norm mean of *linear* RGB (p = 6 by default, between grey-world
+  p = 1 and max-RGB p = inf), and each channel is scaled (von Kries) so that the estimate becomes neutral while the
+  mean intensity is kept. Near-saturated pixels (any channel >= 250) are left out of the estimate.
+  Barata C et al. (IEEE JBHI 2015) showed it improves dermoscopy classification across devices.
+- ``grey_world``: the same with p = 1 (Buchsbaum 1980).
+- ``none``: the photo is passed through unchanged.
+
+sRGB <-> linear conversion uses colour-science's sRGB transfer functions (IEC 61966-2-1) through 256-entry tables.
+Input and output: ``(H, W, 3) uint8`` sRGB.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import colour
+import numpy as np
+
+from .config import NormaliseConfig
+
+
+@lru_cache(maxsize=1)
+def _decode_lut() -> np.ndarray:
+    """sRGB uint8 code value -> linear [0, 1] (float64, 256 entries)."""
+    return np.asarray(colour.cctf_decoding(np.arange(256) / 255.0, function="sRGB"), dtype=np.float64)
+
+
+@lru_cache(maxsize=1)
+def _encode_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Dense table of linear values and their sRGB encodings, for fast vectorised encoding by interpolation."""
+    lin = np.linspace(0.0, 1.0, 4097)
+    return lin, np.asarray(colour.cctf_encoding(lin, function="sRGB"), dtype=np.float64)
+
+
+def estimate_illuminant(rgb: np.ndarray, p: float, mask: np.ndarray | None = None) -> np.ndarray:
+    """Illuminant estimate in linear RGB, shape ``(3,)`` float64, normalised to unit mean.
+
+    ``rgb``: ``(H, W, 3) uint8`` sRGB. ``mask``: optional ``(H, W) bool`` of pixels to use.
+    Falls back to all pixels when fewer than 64 usable pixels remain; a black image returns ``[1, 1, 1]``.
+    """
+    lin = _decode_lut()[rgb]
+    usable = (rgb < 250).all(axis=2)
+    if mask is not None:
+        usable &= mask
+    px = lin[usable] if usable.sum() >= 64 else lin.reshape(-1, 3)
+    e = np.power(np.mean(np.power(px, p), axis=0), 1.0 / p)
+    if not np.all(e > 1e-9):
+        return np.ones(3)
+    return e / e.mean()
+
+
+def apply_gains(rgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """Scale linear RGB channels by ``gains`` (shape ``(3,)``) and re-encode to ``(H, W, 3) uint8`` sRGB."""
+    lin = _decode_lut()[rgb] * gains[None, None, :]
+    grid, enc = _encode_grid()
+    out = np.interp(np.clip(lin, 0.0, 1.0), grid, enc)
+    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def normalise(rgb: np.ndarray, cfg: NormaliseConfig) -> np.ndarray:
+    """Colour-normalise a photo. ``(H, W, 3) uint8`` sRGB in, same shape/dtype out; deterministic."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    if cfg.method == "none":
+        return rgb
+    p = 1.0 if cfg.method == "grey_world" else cfg.minkowski_p
+    e = estimate_illuminant(rgb, p)
+    return apply_gains(rgb, 1.0 / e)

@@ -1,0 +1,148 @@
+"""Segmentation (stage 2): label every pixel background (0), healthy skin (1) or depigmented skin (2).
+
+All segmenters share one contract, :class:`Segmenter`: ``predict(rgb)`` takes a colour-normalised
+``(H, W, 3) uint8`` RGB photo and returns ``(H, W) uint8`` classes in {0, 1, 2}. Depigmented skin is skin.
+
+``classical`` is the training-free baseline kept for evaluation:
+
+1. Convert to CIELAB (OpenCV, D65; L* in [0, 100], a*, b* in about [-128, 127]).
+2. *Pigmented skin seeds*: pixels whose hue angle h_ab lies in the skin range [15 deg, 80 deg] with chroma
+   C*_ab >= 8 and 20 <= L* <= 95 (skin of every Fitzpatrick type falls in the red-yellow quadrant).
+3. *Skin region*: seeds, morphologically closed, with enclosed holes filled (a white patch surrounded by skin is skin),
+   keeping connected components larger than ``min_skin_fraction`` of the photo.
+4. *Depigmented candidates* are added to the skin region when they touch it: lighter than the healthy reference and
+   low in chroma but not blue/green (h_ab outside [100 deg, 300 deg]) -- vitiligo at a skin border stays skin.
+5. *Healthy reference*: median L*, C* of the darker 60 % of skin pixels (robust to up to 40 % involvement).
+6. *Depigmented*: skin pixels with L* >= L_ref + max(8, 2.5 * MAD_L) and C* <= C_ref + 2, smoothed by a 5 px median
+   filter, specks below 0.02 % of the skin area removed.
+
+The baseline fails on photos with skin-coloured backgrounds and on near-total depigmentation (no healthy reference);
+the U-Net (:mod:`vitiseg.model`) is the default for that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from .config import SegmentationConfig
+
+log = logging.getLogger(__name__)
+
+BACKGROUND, SKIN, DEPIGMENTED = 0, 1, 2
+
+
+class Segmenter(Protocol):
+    """Anything that turns a normalised RGB photo into a class mask."""
+
+    identity: dict
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W, 3) uint8`` RGB (normalised) -> ``(H, W) uint8`` classes {0, 1, 2}."""
+        ...
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3) uint8`` sRGB -> ``(H, W, 3) float32`` CIELAB (D65): L* in [0, 100], a*, b* in about [-128, 127]."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _keep_large(mask: np.ndarray, min_px: int) -> np.ndarray:
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, n + 1))
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[1:] = sizes >= min_px
+    return keep[lab]
+
+
+def classical_segment(rgb: np.ndarray, min_skin_fraction: float = 0.01) -> np.ndarray:
+    """Training-free CIELAB segmentation (see module docstring). ``(H, W, 3) uint8`` RGB -> ``(H, W) uint8``."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    h, w = rgb.shape[:2]
+    lab = rgb_to_lab(rgb)
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    C = np.hypot(a, b)
+    hue = np.degrees(np.arctan2(b, a)) % 360.0
+    seeds = (hue >= 15) & (hue <= 80) & (C >= 8) & (L >= 20) & (L <= 95)
+    k = max(3, int(round(min(h, w) / 100)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    skin = cv2.morphologyEx(seeds.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    skin = cv2.morphologyEx(skin.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    skin = _keep_large(skin, max(16, int(min_skin_fraction * h * w)))
+    out = np.zeros((h, w), dtype=np.uint8)
+    if not skin.any():
+        return out
+
+    ref_sel = skin & (L <= np.percentile(L[skin], 60))
+    L_ref = float(np.median(L[ref_sel]))
+    C_ref = float(np.median(C[ref_sel]))
+    mad = float(np.median(np.abs(L[ref_sel] - L_ref))) * 1.4826
+    dl = max(8.0, 2.5 * mad)
+    not_bluegreen = (hue < 100) | (hue > 300) | (C < 4)
+    candidate = (L >= L_ref + dl) & (C <= C_ref + 2) & (L <= 99) & not_bluegreen
+    # candidates that touch the skin region join it; enclosed holes are filled
+    grown = skin | candidate
+    lab_c, n = ndimage.label(grown)
+    touching = np.unique(lab_c[skin])
+    region = np.isin(lab_c, touching[touching > 0])
+    region = ndimage.binary_fill_holes(region)
+    depig = region & candidate
+    depig = cv2.medianBlur(depig.astype(np.uint8) * 255, 5) > 0
+    depig &= region
+    depig = _keep_large(depig, max(4, int(2e-4 * region.sum())))
+    out[region] = SKIN
+    out[depig] = DEPIGMENTED
+    return out
+
+
+class ClassicalSegmenter:
+    """The training-free CIELAB baseline behind the :class:`Segmenter` contract."""
+
+    def __init__(self, min_skin_fraction: float = 0.01) -> None:
+        self.min_skin_fraction = min_skin_fraction
+        src = inspect.getsource(classical_segment).encode()
+        self.identity = {
+            "name": "classical",
+            "kind": "classical",
+            "sha256": hashlib.sha256(src + repr(min_skin_fraction).encode()).hexdigest(),
+            "params": {"min_skin_fraction": min_skin_fraction},
+        }
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        return classical_segment(rgb, self.min_skin_fraction)
+
+    def predict_batch(self, rgbs: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.predict(x) for x in rgbs]
+
+
+def load_segmenter(cfg: SegmentationConfig) -> Segmenter:
+    """Build the segmenter named by ``cfg.model``: ``classical``, ``default`` (the shipped U-Net) or a model folder.
+
+    ``default`` falls back to ``classical`` only when no model is shipped, and says so in the log (the identity
+    recorded in run.json tells which one ran).
+    """
+    spec = cfg.model
+    if spec == "classical":
+        return ClassicalSegmenter(cfg.classical.min_skin_fraction)
+    from . import model as model_mod  # torch is imported only when a U-Net is used
+
+    if spec == "default":
+        d = model_mod.default_model_dir()
+        if not (d / "config.json").is_file():
+            log.warning("no shipped model at %s; using the classical baseline", d)
+            return ClassicalSegmenter(cfg.classical.min_skin_fraction)
+        return model_mod.UNetSegmenter.load(d, device=cfg.device)
+    p = Path(spec)
+    if not p.is_dir():
+        raise FileNotFoundError(f"model folder not found: {p} (expected config.json + model.safetensors)")
+    return model_mod.UNetSegmenter.load(p, device=cfg.device)
