@@ -40,6 +40,7 @@ from .images import (ImageReadError, atomic_write_text, read_rgb, resize_long_si
 from .layout import PhotoItem, VisitsLayout, discover
 from .normalise import normalise
 from .segment import Segmenter, load_segmenter
+from .executors import WorkerSpec, run_local, run_ray
 from .visits import longitudinal
 
 log = logging.getLogger(__name__)
@@ -124,23 +125,38 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
     """Process one photo end to end and write its mask/overlay; returns its photos.csv row (never raises for bad input).
 
     ``face_views``: the view tokens of all face photos of the same visit (the facial-area partition depends on them).
+    The row also carries ``_timings`` (seconds per stage: hash, decode, normalise, segment, face, score, write), which
+    is not written to the tables.
     """
     row: dict[str, Any] = {c: "" for c in PHOTO_COLUMNS}
     row.update(patient_id=item.patient_id, visit_id=item.visit_id, region=item.region, view=item.view,
                path=item.rel_path, status="error")
+    timings: dict[str, float] = {}
+    row["_timings"] = timings
     if item.error:
         row["error"] = item.error
         return row
+    clock = time.perf_counter
     try:
+        t = clock()
         row["sha256"] = sha256_file(item.path)
+        timings["hash"] = clock() - t
         cfg = ctx.cfg
+        t = clock()
         rgb = read_rgb(item.path, cfg.io.max_pixels, reduce_to_long_side=cfg.io.work_long_side)
         rgb = resize_long_side(rgb, cfg.io.work_long_side)
+        timings["decode"] = clock() - t
         if min(rgb.shape[:2]) < 16:
             raise ImageReadError(f"image too small to analyse ({rgb.shape[1]}x{rgb.shape[0]} px)")
         row["height"], row["width"] = rgb.shape[:2]
-        classes = ctx.segmenter.predict(normalise(rgb, cfg.normalise))
+        t = clock()
+        norm = normalise(rgb, cfg.normalise)
+        timings["normalise"] = clock() - t
+        t = clock()
+        classes = ctx.segmenter.predict(norm)
+        timings["segment"] = clock() - t
         area = None
+        t = clock()
         if item.region == "face" and cfg.face.area == "truev":
             from . import face as face_mod
 
@@ -152,10 +168,14 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             area = fa.mask
         elif item.region == "face":
             row["face_area_status"] = "skin (all skin counted: --face-area skin)"
+        timings["face"] = clock() - t
+        t = clock()
         skin_px, depig_px = score_mod.mask_counts(classes, area)
         frac = score_mod.fraction(skin_px, depig_px)
+        timings["score"] = clock() - t
         if skin_px == 0:
             raise ValueError("no skin found in the photo (nothing to measure)")
+        t = clock()
         stem = output_stem(item.rel_path)
         mask_rel = f"masks/{stem}.png"
         write_png(ctx.out_dir / mask_rel, classes)
@@ -168,6 +188,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             write_jpeg(ctx.out_dir / ov_rel, make_overlay(rgb, classes, area, cfg.outputs.overlay_long_side),
                        cfg.outputs.jpeg_quality)
             row["overlay"] = ov_rel
+        timings["write"] = clock() - t
         row.update(mask=mask_rel, skin_px=skin_px, depigmented_px=depig_px, fraction=frac,
                    vasi_level=score_mod.vasi_level(frac), status="ok", error="")
     except (ImageReadError, ValueError, OSError) as exc:
@@ -290,8 +311,13 @@ def _write_sqlite(tables: dict[str, pd.DataFrame], path: Path) -> None:
 
 
 def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: RegionsConfig | None = None,
-        segmenter: Segmenter | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run the whole pipeline; returns the run summary (also written to ``OUT/run.json``)."""
+        segmenter: Segmenter | None = None, progress: bool = True, workers: int = 1, executor: str = "local",
+        ray_address: str | None = None) -> dict[str, Any]:
+    """Run the whole pipeline; returns the run summary (also written to ``OUT/run.json``).
+
+    ``workers`` > 1 or ``executor="ray"`` run the per-photo work in worker processes / Ray actors
+    (see :mod:`vitiseg.executors`); results are identical to the in-process run.
+    """
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     regions = regions or load_regions()
@@ -308,18 +334,40 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
 
     rows: list[dict[str, Any]] = []
     reused = 0
-    for item in tqdm(photos, desc="photos", unit="photo", disable=not progress):
+    tasks = []
+    for item in photos:
         views = face_views.get((item.patient_id, item.visit_id), frozenset()) if item.region == "face" else frozenset()
         row = None if item.error else _load_record(ctx, item, views)
         if row is not None:
             reused += 1
+            rows.append(row)
+        elif item.error:
+            rows.append(process_photo(item, ctx, views))
+            log.error("%s: %s", item.rel_path, item.error)
         else:
-            row = process_photo(item, ctx, views)
-            if row["status"] == "ok":
-                _save_record(ctx, item, row, views)
-            else:
-                log.error("%s: %s", item.rel_path, row["error"])
+            tasks.append((item, views))
+    if reused:
+        log.info("resuming: %d photo(s) already done with the same input, config and model", reused)
+    n_cores = os.cpu_count() or 1
+    spec = WorkerSpec(cfg.model_dump_json(), str(out), ctx.fingerprint, ctx.model_sha256,
+                      max(1, n_cores // max(1, workers)))
+    if executor == "ray":
+        results = run_ray(tasks, workers, spec, ray_address)
+    else:
+        results = run_local(tasks, ctx, workers, spec if workers > 1 else None)
+    by_path = {item.rel_path: (item, views) for item, views in tasks}
+    stage_totals: dict[str, float] = {}
+    for row in tqdm(results, total=len(tasks), desc="photos", unit="photo", disable=not progress):
+        item, views = by_path[row["path"]]
+        for k, v in row.pop("_timings", {}).items():
+            stage_totals[k] = stage_totals.get(k, 0.0) + v
+        if row["status"] == "ok":
+            _save_record(ctx, item, row, views)
+        else:
+            log.error("%s: %s", item.rel_path, row["error"])
         rows.append(row)
+    for r in rows:
+        r.pop("_timings", None)
 
     photos_df, regions_df, visits_df, long_df = build_tables(rows, layout, regions)
     failures = photos_df[photos_df["status"] != "ok"][["path", "error"]]
@@ -347,6 +395,8 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
                    "patients": len(layout.visit_order), "visits": len(visits_df)},
         "skipped_files": layout.skipped,
         "pro_columns": layout.pro_columns,
+        "executor": {"kind": executor, "workers": workers, "ray_address": ray_address},
+        "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     if cfg.report:
@@ -374,6 +424,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalise", choices=["shades_of_grey", "grey_world", "none"])
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (or Ray actors); default 1")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local processes (default) or a Ray cluster (pip install 'vitiseg[distributed]')")
+    p.add_argument("--ray-address", help="address of a running Ray cluster, e.g. ray://head:10001 or auto; "
+                                          "a local Ray instance is started when omitted")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -407,7 +462,8 @@ def main(args: argparse.Namespace) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     try:
-        summary = run(args.visits, args.out, cfg, regions, progress=not args.no_progress)
+        summary = run(args.visits, args.out, cfg, regions, progress=not args.no_progress,
+                      workers=max(1, args.workers), executor=args.executor, ray_address=args.ray_address)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
