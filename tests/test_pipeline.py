@@ -189,3 +189,29 @@ def test_ray_executor_matches_local(visits_dir: Path, tmp_path: Path) -> None:
     assert cli_main(base + ["--out", str(tmp_path / "r"), "--executor", "ray", "--workers", "2"]) == 0
     for name in ("photos.csv", "regions.csv", "visits.csv", "longitudinal.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "r" / name).read_bytes(), name
+
+
+def test_face_photos_use_the_truev_area(tmp_path: Path) -> None:
+    """A real face (FASSEG, read at test time) gets a facial area; a face photo without a face is an explicit error."""
+    from conftest import SHARED_DATA
+
+    src = SHARED_DATA / "skin" / "fasseg_face_skin" / "images" / "f03_001.jpg"
+    if not src.is_file():
+        pytest.skip("FASSEG faces not available")
+    root = tmp_path / "v"
+    (root / "P1" / "v1").mkdir(parents=True)
+    (root / "P1" / "v1" / "face_front.jpg").write_bytes(src.read_bytes())
+    rgb, _ = key_photo(100, 120, SKIN_BOX, [])
+    save(root / "P1" / "v2" / "face_front.png", rgb)  # skin but no face
+    cfg = load_config(overrides={"report": False})
+    s = pipeline.run(root, tmp_path / "out", cfg, segmenter=pipeline.load_segmenter(cfg.segmentation.model_copy(
+        update={"model": "classical"})), progress=False)
+    ph = pd.read_csv(tmp_path / "out" / "photos.csv", keep_default_na=False).set_index("path")
+    ok = ph.loc["P1/v1/face_front.jpg"]
+    assert ok["status"] == "ok" and ok["face_area_status"] == "ok"
+    area = np.asarray(Image.open(tmp_path / "out" / ok["face_area"])) > 0
+    mask = np.asarray(Image.open(tmp_path / "out" / ok["mask"]))
+    assert int(ok["skin_px"]) == int(((mask > 0) & area).sum()) < int((mask > 0).sum())
+    bad = ph.loc["P1/v2/face_front.png"]
+    assert bad["status"] == "error" and bad["face_area_status"] == "no_face" and "facial area" in bad["error"]
+    assert s["counts"]["failed"] == 1

@@ -116,7 +116,7 @@ def make_overlay(rgb: np.ndarray, classes: np.ndarray, face_mask: np.ndarray | N
     cv2.drawContours(out, contours, -1, (255, 0, 255), thick)
     if face_mask is not None:
         fm = cv2.resize(face_mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-        contours, _ = cv2.findContours(fm, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(fm, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)  # eye and lip holes too
         cv2.drawContours(out, contours, -1, FACE_RGB, thick + 1)
     return out
 
@@ -163,8 +163,8 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             fa = face_mod.facial_area(rgb, item.view, views_present=face_views)
             row["face_area_status"] = fa.status
             if fa.status != "ok":
-                raise ValueError(f"facial area: {fa.status}: {fa.message} "
-                                 "(use --face-area skin for close-ups of one facial sub-area)")
+                hint = "" if "--face-area skin" in fa.message else " (--face-area skin for close-ups of one sub-area)"
+                raise ValueError(f"facial area: {fa.status}: {fa.message}{hint}")
             area = fa.mask
         elif item.region == "face":
             row["face_area_status"] = "skin (all skin counted: --face-area skin)"
@@ -244,6 +244,32 @@ def _check_duplicates(photos: list[PhotoItem]) -> list[PhotoItem]:
             p = PhotoItem(p.patient_id, p.visit_id, p.region, p.view, p.path, p.rel_path,
                           error="another photo has the same name with a different extension; rename one")
         out.append(p)
+    return out
+
+
+def _repartition_faces(rows: list[dict[str, Any]], photos: list[PhotoItem], ctx: RunContext,
+                       face_views: dict[tuple[str, str], frozenset[str]]) -> list[dict[str, Any]]:
+    """Second pass for visits where a face photo failed: the facial-area partition assumed that view would count its
+    zone, so the surviving face photos of that visit are redone with the views that actually succeeded (otherwise the
+    failed view's zone would be counted by nobody)."""
+    failed: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        if r["region"] == "face" and r["status"] != "ok":
+            failed.setdefault((r["patient_id"], r["visit_id"]), set()).add(r["view"])
+    if not failed:
+        return rows
+    items = {p.rel_path: p for p in photos}
+    out = []
+    for r in rows:
+        key = (r["patient_id"], r["visit_id"])
+        if r["region"] == "face" and r["status"] == "ok" and key in failed:
+            views = face_views.get(key, frozenset()) - failed[key]
+            item = items[r["path"]]
+            log.info("%s: redoing the facial area without the failed view(s) %s", item.rel_path, sorted(failed[key]))
+            r = process_photo(item, ctx, views)
+            if r["status"] == "ok":
+                _save_record(ctx, item, r, views)
+        out.append(r)
     return out
 
 
@@ -366,6 +392,7 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         else:
             log.error("%s: %s", item.rel_path, row["error"])
         rows.append(row)
+    rows = _repartition_faces(rows, photos, ctx, face_views)
     for r in rows:
         r.pop("_timings", None)
 
