@@ -10,8 +10,10 @@ All segmenters share one contract, :class:`Segmenter`: ``predict(rgb)`` takes a 
    C*_ab >= 8 and 20 <= L* <= 95 (skin of every Fitzpatrick type falls in the red-yellow quadrant).
 3. *Skin region*: seeds, morphologically closed, with enclosed holes filled (a white patch surrounded by skin is skin),
    keeping connected components larger than ``min_skin_fraction`` of the photo.
-4. *Depigmented candidates* are added to the skin region when they touch it: lighter than the healthy reference and
-   low in chroma but not blue/green (h_ab outside [100 deg, 300 deg]) -- vitiligo at a skin border stays skin.
+4. *Depigmented candidates* (lighter than the healthy reference, low in chroma, not blue/green: h_ab outside
+   [100 deg, 300 deg]) join the skin region when at least half of their outline borders skin (30 % if the patch is at
+   most twice the skin region) -- vitiligo at a skin border stays skin, while a white shirt or grey hair that
+   merely touches skin does not.
 5. *Healthy reference*: median L*, C* of the darker 60 % of skin pixels (robust to up to 40 % involvement).
 6. *Depigmented*: skin pixels with L* >= L_ref + max(8, 2.5 * MAD_L) and C* <= C_ref + 2, smoothed by a 5 px median
    filter, specks below 0.02 % of the skin area removed.
@@ -90,12 +92,21 @@ def classical_segment(rgb: np.ndarray, min_skin_fraction: float = 0.01) -> np.nd
     dl = max(8.0, 2.5 * mad)
     not_bluegreen = (hue < 100) | (hue > 300) | (C < 4)
     candidate = (L >= L_ref + dl) & (C <= C_ref + 2) & (L <= 99) & not_bluegreen
-    # candidates that touch the skin region join it; enclosed holes are filled
-    grown = skin | candidate
-    lab_c, n = ndimage.label(grown)
-    touching = np.unique(lab_c[skin])
-    region = np.isin(lab_c, touching[touching > 0])
-    region = ndimage.binary_fill_holes(region)
+    # candidate patches join the skin region when at least half of their outline borders pigmented skin, or 30 % for
+    # patches at most twice the skin area (a patch inside or at the edge of skin does; a white shirt or grey hair
+    # that merely touches skin does not)
+    region = ndimage.binary_fill_holes(skin)
+    cand = candidate & ~region
+    lab_c, n = ndimage.label(cand, structure=np.ones((3, 3)))
+    if n:
+        ring_lab = ndimage.grey_dilation(lab_c, size=(3, 3)) * (~cand)
+        ring_total = ndimage.sum_labels(np.ones_like(ring_lab), ring_lab, index=np.arange(1, n + 1))
+        ring_skin = ndimage.sum_labels(region, ring_lab, index=np.arange(1, n + 1))
+        area = ndimage.sum_labels(cand, lab_c, index=np.arange(1, n + 1))
+        ratio = ring_skin / np.maximum(ring_total, 1)
+        accept = np.zeros(n + 1, dtype=bool)
+        accept[1:] = (ratio >= 0.5) | ((ratio >= 0.3) & (area <= 2 * region.sum()))
+        region = ndimage.binary_fill_holes(region | accept[lab_c])
     depig = region & candidate
     depig = cv2.medianBlur(depig.astype(np.uint8) * 255, 5) > 0
     depig &= region

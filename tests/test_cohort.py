@@ -1,0 +1,244 @@
+"""Cohort statistics against a synthetic 10-patient cohort whose numbers are worked out by hand below.
+
+The expected values are computed independently here (explicit arrays, numpy.percentile, scipy.stats.wilcoxon,
+the closed-form Wilson interval), never through vitiseg.cohort.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from vitiseg import cohort
+
+NAN = float("nan")
+PATIENTS = [f"P{i:02d}" for i in range(1, 11)]
+VISITS = ["baseline", "week12", "week24"]
+# F-VASI per visit (None = no row: patient lost; NAN = row without a score, e.g. every face photo failed)
+F = {
+    "baseline": [1.00, 2.00, 0.50, 1.60, 0.80, 2.40, 1.20, 0.00, 1.00, 3.00],
+    "week12": [0.40, 1.50, 0.50, 0.40, 0.90, 1.20, NAN, 0.00, 0.10, 2.10],
+    "week24": [0.20, 1.00, 0.25, 0.16, 0.60, 0.48, 0.60, 0.10, None, 0.90],
+}
+T = {
+    "baseline": [10, 20, 5, 16, 8, 24, 12, 2, 10, 30],
+    "week12": [6, 15, 5, 8, 9, 12, 10, 2, 4, 20],
+    "week24": [4, 10, 2.5, 6, 6, 10, 6, 1, None, 12],
+}
+PARTIAL = {("P10", "week12"), ("P04", "week24")}
+DLQI = {
+    "baseline": ["12", "8", "5", "15", "3", "20", "10", "6", "9", "14"],
+    "week12": ["8", "8", "4", "10", "4", "12", "", "6", "5", "10"],
+    "week24": ["5", "6", "3", "6", "3", "8", "7", "4", None, "9"],
+}
+VNS = {"baseline": [""] * 10, "week12": ["3", "2", "3", "4", "2", "3", "", "3", "5", "3"],
+       "week24": ["4", "3", "3", "5", "2", "4", "4", "3", None, "4"]}
+
+
+def make_visits(visit_ids: dict[str, str] | None = None) -> pd.DataFrame:
+    """The fixture as a run folder's visits.csv (all cells text, like the pipeline writes it).
+
+    ``visit_ids`` renames visits for every patient alike (``{"week12": "w12"}``); per-patient ids (dates) are set in
+    the tests that need them.
+    """
+    rows = []
+    for i, p in enumerate(PATIENTS):
+        for k, v in enumerate(VISITS):
+            f = F[v][i]
+            if f is None:
+                continue
+            t = T[v][i]
+            partial = (p, v) in PARTIAL
+            rows.append({
+                "patient_id": p, "visit_id": (visit_ids or {}).get(v, v), "visit_index": str(k),
+                "date": "", "f_vasi": "" if math.isnan(f) else repr(f), "t_vasi": repr(float(t)),
+                "t_vasi_partial": str(partial), "missing_regions": "feet" if partial else "",
+                "n_photos": "5", "n_failed": "1" if math.isnan(f) else "0",
+                "dlqi": DLQI[v][i], "vns": VNS[v][i], "notes": "fine" if k == 0 else "",
+            })
+    return pd.DataFrame(rows)
+
+
+def wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def q(a: list[float]) -> tuple[float, float, float]:
+    q1, m, q3 = np.percentile(np.asarray(a, dtype=float), [25, 50, 75])
+    return float(m), float(q1), float(q3)
+
+
+@pytest.fixture(scope="module")
+def table() -> cohort.CohortTable:
+    return cohort.cohort_table(make_visits())
+
+
+def row(table: cohort.CohortTable, visit: str) -> dict:
+    return next(r for r in table.rows if r["visit"] == visit)
+
+
+def test_grouping_and_counts(table):
+    assert table.mode == "visit_id"
+    assert table.groups == VISITS
+    assert table.n_patients == 10
+    assert table.pro_columns == ["dlqi", "vns"]  # "notes" is not numeric
+    b, w12, w24 = (row(table, v) for v in VISITS)
+    assert (b["n_visits"], b["lost"], b["t_vasi_partial"]) == (10, 0, 0)
+    assert (w12["n_visits"], w12["lost"], w12["t_vasi_partial"], w12["f_vasi_missing"]) == (10, 0, 1, 1)
+    assert (w24["n_visits"], w24["lost"], w24["t_vasi_partial"]) == (9, 1, 1)
+
+
+def test_fvasi_week12_matches_direct_computation(table):
+    r = row(table, "week12")
+    values = [0.4, 1.5, 0.5, 0.4, 0.9, 1.2, 0.0, 0.1, 2.1]  # P07 has no F-VASI
+    assert r["f_vasi_n"] == 9
+    assert (r["f_vasi_median"], r["f_vasi_q1"], r["f_vasi_q3"]) == pytest.approx(q(values))
+    assert r["f_vasi_median"] == pytest.approx(0.5)
+    # % change of the 8 patients with baseline > 0 and a week-12 value (P08: baseline 0; P07: missing)
+    pct = [-60, -25, 0, -75, 12.5, -50, -90, -30]
+    assert r["f_vasi_change_pct_n"] == 8
+    assert r["f_vasi_change_pct_median"] == pytest.approx(-40.0)
+    got = (r["f_vasi_change_pct_median"], r["f_vasi_change_pct_q1"], r["f_vasi_change_pct_q3"])
+    assert got == pytest.approx(q(pct))
+    # Wilcoxon on all 9 paired differences (P08's zero difference is dropped by zero_method="wilcox")
+    base = np.array([1.0, 2.0, 0.5, 1.6, 0.8, 2.4, 0.0, 1.0, 3.0])
+    cur = np.array([0.4, 1.5, 0.5, 0.4, 0.9, 1.2, 0.0, 0.1, 2.1])
+    assert r["f_vasi_n_paired"] == 9
+    assert r["f_vasi_p"] == pytest.approx(stats.wilcoxon(cur - base, zero_method="wilcox").pvalue, rel=1e-12)
+    # responders: P01 -60, P04 -75, P06 -50 (exact threshold), P09 -90
+    assert (r["f_vasi50_k"], r["f_vasi50_n"]) == (4, 8)
+    assert (r["f_vasi75_k"], r["f_vasi75_n"]) == (2, 8)
+    assert (r["f_vasi90_k"], r["f_vasi90_n"]) == (1, 8)
+    assert r["f_vasi50_rate"] == pytest.approx(0.5)
+    lo, hi = wilson_closed_form(4, 8)
+    assert (r["f_vasi50_ci_low"], r["f_vasi50_ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+    assert (lo, hi) == pytest.approx((0.2152, 0.7848), abs=1e-4)  # published Wilson 4/8 interval
+    lo, hi = wilson_closed_form(1, 8)
+    assert (r["f_vasi90_ci_low"], r["f_vasi90_ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+
+
+def test_fvasi_week24_lost_patient_and_exact_thresholds(table):
+    r = row(table, "week24")
+    assert r["f_vasi_n"] == 9
+    pct = [-80, -50, -50, -90, -25, -80, -50, -70]
+    assert r["f_vasi_change_pct_median"] == pytest.approx(-60.0)
+    assert (r["f_vasi_change_pct_q1"], r["f_vasi_change_pct_q3"]) == pytest.approx(q(pct)[1:])
+    assert (r["f_vasi50_k"], r["f_vasi50_n"]) == (7, 8)
+    assert (r["f_vasi75_k"], r["f_vasi75_n"]) == (3, 8)
+    assert (r["f_vasi90_k"], r["f_vasi90_n"]) == (1, 8)  # 1.6 -> 0.16 is exactly -90 %
+    base = np.array([1.0, 2.0, 0.5, 1.6, 0.8, 2.4, 1.2, 0.0, 3.0])
+    cur = np.array([0.2, 1.0, 0.25, 0.16, 0.6, 0.48, 0.6, 0.1, 0.9])
+    assert r["f_vasi_p"] == pytest.approx(stats.wilcoxon(cur - base).pvalue, rel=1e-12)
+    # no ties, no zeros, n = 9: exact distribution, all 8 negative and one positive of rank 1 -> P = 2 * 2 / 512
+    assert r["f_vasi_p"] == pytest.approx(4 / 512)
+
+
+def test_tvasi_partial_excluded(table):
+    r12, r24 = row(table, "week12"), row(table, "week24")
+    assert r12["t_vasi_n"] == 9  # P10 partial
+    assert r12["t_vasi_median"] == pytest.approx(q([6, 15, 5, 8, 9, 12, 10, 2, 4])[0])
+    # T-VASI50 at week 12: P04 -50, P06 -50, P09 -60 of 9 non-partial pairs
+    assert (r12["t_vasi50_k"], r12["t_vasi50_n"]) == (3, 9)
+    b = np.array([10, 20, 5, 16, 8, 24, 12, 2, 10], float)
+    c = np.array([6, 15, 5, 8, 9, 12, 10, 2, 4], float)
+    assert r12["t_vasi_p"] == pytest.approx(stats.wilcoxon(c - b).pvalue, rel=1e-12)
+    assert r12["t_vasi_change_pct_median"] == pytest.approx(np.median(100 * (c - b) / b))
+    # week 24: P04 partial, P09 lost -> 8 pairs; -60 -50 -50 -25 -58.3 -50 -50 -60
+    assert r24["t_vasi_n"] == 8
+    assert (r24["t_vasi50_k"], r24["t_vasi50_n"]) == (7, 8)
+    # including partial T-VASI changes the counts
+    t2 = cohort.cohort_table(make_visits(), include_partial_tvasi=True)
+    assert row(t2, "week12")["t_vasi_n"] == 10
+    assert row(t2, "week24")["t_vasi50_n"] == 9
+
+
+def test_pro_summaries(table):
+    b, r12, r24 = (row(table, v) for v in VISITS)
+    assert b["dlqi_n"] == 10
+    assert b["dlqi_median"] == pytest.approx(np.median([12, 8, 5, 15, 3, 20, 10, 6, 9, 14]))
+    base = np.array([12, 8, 5, 15, 3, 20, 6, 9, 14], float)  # without P07 (missing at week 12)
+    cur = np.array([8, 8, 4, 10, 4, 12, 6, 5, 10], float)
+    assert r12["dlqi_change_n"] == 9
+    assert r12["dlqi_change_median"] == pytest.approx(np.median(cur - base))
+    assert r12["dlqi_change_p"] == pytest.approx(stats.wilcoxon(cur - base).pvalue, rel=1e-12)
+    assert r24["dlqi_n"] == 9
+    # VNS has no baseline value: summarised per visit, but no paired change
+    assert b["vns_n"] == 0 and b["vns_median"] is None
+    assert r24["vns_median"] == pytest.approx(4.0)
+    assert r24["vns_change_n"] == 0 and r24["vns_change_p"] is None
+
+
+def test_baseline_row_has_no_change():
+    b = cohort.cohort_table(make_visits()).rows[0]
+    assert b["is_baseline"] and b["f_vasi_p"] is None and b["f_vasi50_k"] is None
+    assert b["f_vasi_median"] == pytest.approx(np.median(F["baseline"]))
+
+
+def test_group_by_visit_index_when_ids_are_dates():
+    df = make_visits()
+    # every patient has its own dates as visit ids -> visit_id grouping would give n = 1 groups
+    df["visit_id"] = [f"2024-0{int(k) + 1}-{10 + i:02d}" for i, k in enumerate(df["visit_index"])]
+    t = cohort.cohort_table(df)
+    assert t.mode == "visit_index"
+    assert t.groups == ["0", "1", "2"]
+    ref = cohort.cohort_table(make_visits())
+    for a, b in zip(t.rows, ref.rows):
+        for k in ("n_visits", "lost", "f_vasi_median", "f_vasi50_k", "f_vasi_p", "t_vasi50_n", "dlqi_change_p"):
+            assert a[k] == b[k] or (a[k] == pytest.approx(b[k]))
+    # forcing visit_id reproduces the per-date groups
+    assert cohort.cohort_table(df, group_by="visit_id").mode == "visit_id"
+
+
+def test_unscheduled_visit_keeps_visit_id_grouping():
+    df = make_visits()
+    extra = df[(df["patient_id"] == "P01") & (df["visit_id"] == "week12")].copy()
+    extra["visit_id"] = "week16"
+    df.loc[(df["patient_id"] == "P01") & (df["visit_id"] == "week24"), "visit_index"] = "3"
+    extra["visit_index"] = "2"
+    df = pd.concat([df, extra], ignore_index=True)
+    t = cohort.cohort_table(df)
+    assert t.mode == "visit_id"
+    assert t.groups == ["baseline", "week12", "week16", "week24"]
+    w16 = next(r for r in t.rows if r["visit"] == "week16")
+    assert (w16["n_visits"], w16["lost"]) == (1, 9)
+    assert w16["f_vasi_p"] is None  # a single pair
+
+
+def test_wilcoxon_p_conventions():
+    assert cohort.wilcoxon_p([]) is None
+    assert cohort.wilcoxon_p([0.3]) is None
+    assert cohort.wilcoxon_p([0.0, 0.0, 0.0]) is None
+    assert cohort.wilcoxon_p([1.0, -2.0, 3.0, 0.0]) == pytest.approx(
+        stats.wilcoxon([1.0, -2.0, 3.0, 0.0]).pvalue)
+
+
+def test_wilson_and_summarise_edges():
+    assert cohort.wilson_ci(0, 0) == (None, None)
+    lo, hi = cohort.wilson_ci(0, 10)
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(wilson_closed_form(0, 10)[1])
+    assert cohort.responder_rate(0, 0)["rate"] is None
+    assert cohort.summarise([NAN, None, ""])["n"] == 0
+    assert cohort.summarise([1, 2, 3, 4])["q1"] == pytest.approx(1.75)
+
+
+def test_duplicate_rows_rejected():
+    df = make_visits()
+    df = pd.concat([df, df.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match="duplicate"):
+        cohort.cohort_table(df)
+
+
+def test_json_dict_is_strict_json():
+    import json
+
+    d = cohort.cohort_table(make_visits()).to_json_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert "conventions" in d and json.loads(text)["rows"][1]["f_vasi50_k"] == 4
