@@ -1,0 +1,124 @@
+"""``vitiseg synth dataset``: a folder of synthetic training/evaluation samples on real skin backgrounds.
+
+Layout written to ``OUT``::
+
+    OUT/images/<id>.jpg     photo after camera degradations (JPEG at the sampled quality)
+    OUT/masks/<id>.png      class mask uint8 {0 background, 1 healthy skin, 2 depigmented skin}
+    OUT/truth/<id>.json     exact truth (pixel counts per class, fraction, ITA, lesion and camera parameters)
+    OUT/index.csv           id, set, background, split, fraction, skin_px, depigmented_px, ita_deg, kind
+    OUT/dataset.json        the generation settings (a re-run with other settings into the same folder is refused)
+
+Sample ``i`` is a pure function of ``(seed, i)`` and the settings, so the folder can be grown (larger ``--n``) or
+resumed after an interruption: a sample is complete when its truth JSON exists (written last, atomically).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from vitiseg.images import atomic_write_bytes, atomic_write_text, encode_jpeg, write_png
+from vitiseg.synth.backgrounds import BackgroundRef, list_backgrounds, load_background, random_square_crop
+from vitiseg.synth.render import render_sample
+
+log = logging.getLogger(__name__)
+
+INDEX_COLUMNS = ["id", "set", "background", "split", "fraction", "skin_px", "depigmented_px", "ita_deg", "kind"]
+
+
+def sample_id(i: int) -> str:
+    return f"s{i:06d}"
+
+
+def pick_background(refs_by_set: dict[str, list[BackgroundRef]], rng: np.random.Generator) -> BackgroundRef:
+    """Uniform over sets (so small sets are not drowned by large ones), then uniform over the set's backgrounds."""
+    names = sorted(refs_by_set)
+    s = names[int(rng.integers(len(names)))]
+    refs = refs_by_set[s]
+    return refs[int(rng.integers(len(refs)))]
+
+
+def make_one(i: int, seed: int, size: int,
+             refs_by_set: dict[str, list[BackgroundRef]]) -> tuple[bytes, np.ndarray, dict]:
+    """Render sample ``i``: returns (JPEG bytes, class mask, truth dict). Deterministic in (seed, i, settings)."""
+    rng = np.random.default_rng([seed, i])
+    ref = pick_background(refs_by_set, rng)
+    rgb, skin = load_background(ref.image, ref.mask)
+    rgb, skin = random_square_crop(rgb, skin, size, rng)
+    out, cls, truth = render_sample(rgb, skin, rng)
+    truth = {"id": sample_id(i), "set": ref.set, "background": ref.bg_id, "split": ref.split, "seed": seed,
+             "index": i, **truth}
+    return encode_jpeg(out, truth["photo"]["jpeg_quality"]), cls, truth
+
+
+def index_row(truth: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": truth["id"], "set": truth["set"], "background": truth["background"], "split": truth["split"],
+        "fraction": f"{truth['fraction']:.6f}", "skin_px": truth["skin_px"], "depigmented_px": truth["depigmented_px"],
+        "ita_deg": "" if truth.get("ita_deg") is None else f"{truth['ita_deg']:.2f}", "kind": truth["lesion"]["kind"],
+    }
+
+
+def write_index(out: Path, n: int) -> int:
+    """Rebuild ``index.csv`` from the truth JSONs of samples 0..n-1 that exist; returns the row count."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    rows = 0
+    for i in range(n):
+        p = out / "truth" / f"{sample_id(i)}.json"
+        if p.is_file():
+            w.writerow(index_row(json.loads(p.read_text(encoding="utf-8"))))
+            rows += 1
+    atomic_write_text(out / "index.csv", buf.getvalue())
+    return rows
+
+
+def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: int = 384,
+             sets: tuple[str, ...] | list[str] = (), split: str = "all", progress: bool = True) -> dict[str, Any]:
+    """Write (or complete) a dataset folder; returns ``{"written", "skipped", "seconds", "samples_per_s"}``."""
+    out = Path(out)
+    refs = list_backgrounds(skin_root, tuple(sets)) if sets else list_backgrounds(skin_root)
+    if split != "all":
+        refs = [r for r in refs if r.split == split]
+    by_set: dict[str, list[BackgroundRef]] = {}
+    for r in refs:
+        by_set.setdefault(r.set, []).append(r)
+    if not by_set:
+        raise ValueError(f"no backgrounds for sets={list(sets) or 'default'} split={split} under {skin_root}")
+    settings = {"seed": int(seed), "size": int(size), "sets": sorted(by_set), "split": split,
+                "generator": "vitiseg.synth.dataset v2"}
+    meta_path = out / "dataset.json"
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text(encoding="utf-8"))
+        if {k: old.get(k) for k in settings} != settings:
+            raise ValueError(f"{out} was generated with other settings {old}; use another --out or the same settings")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(meta_path, json.dumps(settings, indent=2) + "\n")
+    written = skipped = 0
+    t0 = time.perf_counter()
+    for i in tqdm(range(n), desc="synth dataset", unit="img", disable=not progress):
+        sid = sample_id(i)
+        tpath = out / "truth" / f"{sid}.json"
+        if tpath.is_file():
+            skipped += 1
+            continue
+        jpg, cls, truth = make_one(i, seed, size, by_set)
+        atomic_write_bytes(out / "images" / f"{sid}.jpg", jpg)
+        write_png(out / "masks" / f"{sid}.png", cls)
+        atomic_write_text(tpath, json.dumps(truth, indent=1) + "\n")
+        written += 1
+    secs = time.perf_counter() - t0
+    rows = write_index(out, n)
+    stats = {"written": written, "skipped": skipped, "rows": rows, "seconds": round(secs, 2),
+             "samples_per_s": round(written / secs, 2) if written and secs > 0 else None}
+    log.info("synth dataset %s: %s", out, stats)
+    return stats
