@@ -215,3 +215,40 @@ def test_face_photos_use_the_truev_area(tmp_path: Path) -> None:
     bad = ph.loc["P1/v2/face_front.png"]
     assert bad["status"] == "error" and bad["face_area_status"] == "no_face" and "facial area" in bad["error"]
     assert s["counts"]["failed"] == 1
+
+
+def test_manifest_csv_replaces_the_folder_convention(tmp_path: Path) -> None:
+    root = tmp_path / "flat"
+    rgb, _ = key_photo(100, 120, SKIN_BOX, [(10, 50, 10, 110)])
+    save(root / "img_001.png", rgb)
+    rgb, _ = key_photo(100, 120, SKIN_BOX, [(10, 30, 10, 110)])
+    save(root / "img_002.png", rgb)
+    save(root / "img_003.png", rgb)
+    (root / "manifest.csv").write_text("path,patient_id,visit_id,region,view\nimg_001.png,A,w0,face,front\n"
+                                       "img_002.png,A,w12,arm,\nimg_003.png,A,w12,elbowpit,\n")
+    _run(root, tmp_path / "out")
+    ph = pd.read_csv(tmp_path / "out" / "photos.csv", keep_default_na=False).set_index("path")
+    assert ph.loc["img_001.png", ["patient_id", "visit_id", "region", "view", "status"]].tolist() == [
+        "A", "w0", "face", "front", "ok"]
+    assert ph.loc["img_002.png", "region"] == "upper_limbs"
+    assert "unknown body region 'elbowpit'" in ph.loc["img_003.png", "error"]
+    v = pd.read_csv(tmp_path / "out" / "visits.csv").set_index("visit_id")
+    assert v.loc["w0", "f_vasi"] == pytest.approx(1.5)
+
+
+def test_segment_command_writes_full_resolution_masks(tmp_path: Path) -> None:
+    src = tmp_path / "imgs"
+    rgb, truth = key_photo(300, 400, (30, 270, 40, 360), [(100, 200, 100, 200)])
+    save(src / "a.png", rgb)
+    (src / "broken.jpg").write_bytes(b"nope")
+    out = tmp_path / "masks"
+    rc = cli_main(["segment", str(src), "--out", str(out), "--model", "classical", "--normalise", "none"])
+    assert rc == 1  # the broken file is reported, the good one is done
+    m = np.asarray(Image.open(out / "a.png"))
+    assert m.shape == (300, 400)
+    dice = 2 * ((m == 2) & (truth == 2)).sum() / ((m == 2).sum() + (truth == 2).sum())
+    assert dice > 0.95
+    assert "broken.jpg" in (out / "failures.csv").read_text()
+    mtime = (out / "a.png").stat().st_mtime_ns
+    cli_main(["segment", str(src), "--out", str(out), "--model", "classical", "--normalise", "none"])
+    assert (out / "a.png").stat().st_mtime_ns == mtime  # resumed, not redone
