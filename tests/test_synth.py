@@ -204,6 +204,7 @@ def test_cohort_rendered_truth_matches_masks_and_plan(tmp_path):
                         progress=False)
     truth = Path(s["truth_dir"])
     assert truth == tmp_path / "visits_truth"
+    assert s["face_area"] == "skin" and s["max_tolerance_excess"] == 0.0
     hu = {r: sp.hand_units for r, sp in load_regions().regions.items()}
     rows = list(csv.DictReader((truth / "visits.csv").open()))
     assert len(rows) == 6
@@ -220,6 +221,9 @@ def test_cohort_rendered_truth_matches_masks_and_plan(tmp_path):
             assert abs(fr[reg] - target) <= 0.001 * target + 2 / t["skin_px"] + 1e-6
         assert float(r["f_vasi"]) == pytest.approx(3 * fr["face"], abs=2e-6)
         assert float(r["t_vasi"]) == pytest.approx(sum(hu[g] * fr[g] for g in REGIONS), abs=2e-5)
+        # procedural faces have no landmarks: the saved facial area is the whole photo, all-skin == TRuE-V truth
+        area = read_mask(truth / "face_area" / r["patient_id"] / r["visit_id"] / "face_front.png")
+        assert (area == 255).all() and r["f_vasi_allskin"] == r["f_vasi"] and r["t_vasi_allskin"] == r["t_vasi"]
     pro = list(csv.DictReader((out / "visits.csv").open()))
     assert [(p["patient_id"], p["visit_id"]) for p in pro] == [(r["patient_id"], r["visit_id"]) for r in rows]
     assert all(0 <= int(p["dlqi"]) <= 30 for p in pro)

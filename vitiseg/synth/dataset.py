@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from vitiseg.images import atomic_write_bytes, atomic_write_text, encode_jpeg, write_png
 from vitiseg.synth.backgrounds import BackgroundRef, list_backgrounds, load_background, random_square_crop
-from vitiseg.synth.render import render_sample
+from vitiseg.synth.render import GENERATOR_VERSION, render_sample
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: in
     if not by_set:
         raise ValueError(f"no backgrounds for sets={list(sets) or 'default'} split={split} under {skin_root}")
     settings = {"seed": int(seed), "size": int(size), "sets": sorted(by_set), "split": split,
-                "generator": "vitiseg.synth.dataset v2"}
+                "generator": f"vitiseg.synth.dataset {GENERATOR_VERSION}"}
     meta_path = out / "dataset.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text(encoding="utf-8"))
