@@ -87,6 +87,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory (MiB) of this process and of the largest finished child (local workers)."""
+    import resource
+
+    return {"main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "largest_child": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+
+
 def output_stem(rel_path: str) -> str:
     """Relative output path (POSIX, no suffix) mirroring the input tree: ``P01/V1/face_front.jpg`` -> ``P01/V1/face_front``."""
     p = Path(rel_path)
@@ -423,6 +431,7 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         "skipped_files": layout.skipped,
         "pro_columns": layout.pro_columns,
         "executor": {"kind": executor, "workers": workers, "ray_address": ray_address},
+        "peak_rss_mb": _peak_rss_mb(),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
