@@ -1,0 +1,194 @@
+"""Evaluation metrics with exact expected numbers, the no-lesion convention, and the CLI end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pytest
+
+from vitiseg import evaluate as ev
+from vitiseg.images import write_jpeg, write_png
+
+
+def test_dice_iou_exact():
+    pred = np.zeros((4, 4), bool)
+    gt = np.zeros((4, 4), bool)
+    pred[0, :4] = True  # 4 px
+    gt[0, 1:4] = True
+    gt[1, :3] = True  # 6 px, overlap 3
+    tp, fp, fn = ev.overlap_counts(pred, gt)
+    assert (tp, fp, fn) == (3, 1, 3)
+    d, i = ev.dice_iou(tp, fp, fn)
+    assert d == pytest.approx(6 / 10) and i == pytest.approx(3 / 7)
+
+
+def test_no_lesion_convention():
+    assert ev.dice_iou(0, 0, 0) == (1.0, 1.0)  # nothing to find, nothing found
+    assert ev.dice_iou(0, 5, 0) == (0.0, 0.0)  # false positives on a lesion-free image
+    assert ev.dice_iou(0, 0, 5) == (0.0, 0.0)
+
+
+def _classes(h, w, skin, depig):
+    m = np.zeros((h, w), np.uint8)
+    m[skin] = 1
+    m[depig] = 2
+    return m
+
+
+def test_image_metrics_classes_exact():
+    gt = _classes(10, 10, (slice(0, 10), slice(0, 5)), (slice(0, 2), slice(0, 5)))  # skin 50, depig 10
+    pred = _classes(10, 10, (slice(0, 10), slice(0, 6)), (slice(0, 3), slice(0, 4)))  # skin 60, depig 12
+    r = ev.image_metrics(pred, gt, "classes")
+    # depig: tp = 2*4 = 8, fp = 12-8 = 4, fn = 10-8 = 2
+    assert (r["depig_tp"], r["depig_fp"], r["depig_fn"]) == (8, 4, 2)
+    assert r["depig_dice"] == pytest.approx(16 / 22) and r["depig_iou"] == pytest.approx(8 / 14)
+    # skin: tp 50, fp 10, fn 0
+    assert r["skin_dice"] == pytest.approx(100 / 110) and r["skin_iou"] == pytest.approx(50 / 60)
+    assert r["fraction_true"] == pytest.approx(0.2) and r["fraction_pred"] == pytest.approx(0.2)
+    assert r["fraction_abs_err"] == pytest.approx(0.0)
+
+
+def test_image_metrics_lesion_and_skin_kinds():
+    lesion = np.zeros((6, 6), np.uint8)
+    lesion[:2, :3] = 255
+    pred = np.ones((6, 6), np.uint8)
+    pred[:2, :2] = 2
+    r = ev.image_metrics(pred, lesion, "lesion")
+    assert (r["depig_tp"], r["depig_fp"], r["depig_fn"]) == (4, 0, 2)
+    assert "skin_dice" not in r and "fraction_true" not in r
+    skin = np.zeros((6, 6), np.uint8)
+    skin[:, :3] = 255  # 18 skin px, no lesion
+    r = ev.image_metrics(pred, skin, "skin")
+    assert r["fraction_true"] == 0.0 and r["fraction_pred"] == pytest.approx(4 / 36)
+    assert r["skin_dice"] == pytest.approx(36 / 54)
+    assert r["depig_dice"] == 0.0 and not r["gt_has_lesion"]
+
+
+def test_fraction_undefined_without_skin():
+    assert math.isnan(ev.fraction(np.zeros((3, 3), np.uint8)))
+    r = ev.image_metrics(np.zeros((3, 3), np.uint8), np.zeros((3, 3), np.uint8), "classes")
+    assert math.isnan(r["fraction_abs_err"]) and r["depig_dice"] == 1.0 and r["skin_dice"] == 1.0
+
+
+def test_summary_pooled_vs_mean_and_empty_images():
+    rows = [
+        {"depig_tp": 8, "depig_fp": 4, "depig_fn": 2, "depig_dice": 16 / 22, "depig_iou": 8 / 14, "gt_has_lesion": True},
+        {"depig_tp": 0, "depig_fp": 0, "depig_fn": 0, "depig_dice": 1.0, "depig_iou": 1.0, "gt_has_lesion": False},
+        {"depig_tp": 0, "depig_fp": 3, "depig_fn": 0, "depig_dice": 0.0, "depig_iou": 0.0, "gt_has_lesion": False},
+    ]
+    s = ev.summarise(rows, "lesion")["depigmented"]
+    assert s["pooled_dice"] == pytest.approx(16 / 25) and s["pooled_iou"] == pytest.approx(8 / 17)
+    assert s["mean_dice"] == pytest.approx((16 / 22 + 1.0 + 0.0) / 3)
+    assert s["mean_dice_lesion_images"] == pytest.approx(16 / 22)
+    assert s["n_images_with_lesion"] == 1 and s["n_empty_gt_with_fp"] == 1
+
+
+def test_fraction_calibration():
+    t = [0.0, 0.1, 0.2, 0.5]
+    c = ev.fraction_calibration(t, [2 * x + 0.01 for x in t])
+    assert c["slope"] == pytest.approx(2.0) and c["intercept"] == pytest.approx(0.01)
+    assert c["mean_signed_error"] == pytest.approx(np.mean([x + 0.01 for x in t]))
+    assert sum(b["n"] for b in c["bins"]) == 4
+    c = ev.fraction_calibration([0.2, float("nan")], [0.3, 0.1])
+    assert c["n_images"] == 1 and c["mae"] == pytest.approx(0.1) and c["slope"] is None
+
+
+def test_ita_and_tertiles():
+    light = np.full((20, 20, 3), (230, 200, 180), np.uint8)
+    dark = np.full((20, 20, 3), (90, 60, 45), np.uint8)
+    ref = np.ones((20, 20), bool)
+    assert ev.ita_degrees(light, ref) > 30 > ev.ita_degrees(dark, ref)
+    assert math.isnan(ev.ita_degrees(light, np.zeros((20, 20), bool)))
+    rows = []
+    for i, ita in enumerate([-40, -30, -20, 10, 20, 30, 50, 55, 60]):
+        tp = 10 if i < 3 else 20
+        rows.append({"ita": float(ita), "depig_tp": tp, "depig_fp": 0, "depig_fn": 20 - tp,
+                     "depig_dice": 2 * tp / (20 + tp), "depig_iou": tp / 20, "gt_has_lesion": True})
+    t = ev.ita_tertiles(rows)
+    assert [t["tertiles"][k]["n"] for k in ("T1", "T2", "T3")] == [3, 3, 3]
+    assert t["tertiles"]["T1"]["depig_pooled_dice"] == pytest.approx(20 / 30)
+    assert t["gap_depig_pooled_dice"] == pytest.approx(1.0 - 20 / 30)
+    assert ev.ita_tertiles(rows[:2]) is None
+
+
+def test_lesion_ring():
+    les = np.zeros((50, 50), bool)
+    les[20:30, 20:30] = True
+    ring = ev.lesion_ring(les, 3, 10)
+    assert not (ring & les).any() and ring.any()
+    assert not ring[20:30, 20:30].any() and not ring[0, 0]
+
+
+def test_read_ids(tmp_path):
+    (tmp_path / "a.txt").write_text("x\ny\n\n")
+    (tmp_path / "b.csv").write_text("id,split\nx,train\ny,test\n")
+    (tmp_path / "c.json").write_text(json.dumps({"val": ["z"], "train": ["x"]}))
+    assert ev.read_ids(tmp_path / "a.txt") == ["x", "y"]
+    assert ev.read_ids(tmp_path / "b.csv", "test") == ["y"]
+    assert ev.read_ids(tmp_path / "c.json", "val") == ["z"]
+    with pytest.raises(ValueError):
+        ev.read_ids(tmp_path / "c.json")
+
+
+class _Fixed:
+    """Test double with the Segmenter contract: returns pre-set masks by image size order."""
+
+    identity = {"name": "fixed", "kind": "test"}
+
+    def __init__(self, preds):
+        self.preds = list(preds)
+
+    def predict(self, rgb):
+        p = self.preds.pop(0)
+        assert p.shape == rgb.shape[:2]
+        return p
+
+
+def _write_fixture(root, masks):
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i, m in enumerate(masks):
+        write_jpeg(root / "images" / f"im{i}.jpg", np.full(m.shape + (3,), 150, np.uint8))
+        write_png(root / "masks" / f"im{i}.png", m)
+
+
+def test_evaluate_items_exact(tmp_path):
+    gt0 = _classes(10, 10, (slice(0, 10), slice(0, 5)), (slice(0, 2), slice(0, 5)))
+    gt1 = _classes(8, 12, (slice(0, 8), slice(0, 12)), (slice(0, 0), slice(0, 0)))  # no lesion
+    _write_fixture(tmp_path, [gt0, gt1])
+    p0 = _classes(10, 10, (slice(0, 10), slice(0, 6)), (slice(0, 3), slice(0, 4)))
+    p1 = gt1.copy()
+    items = ev.list_items(tmp_path / "images", tmp_path / "masks")
+    rows = ev.evaluate_items(_Fixed([p0, p1]), items, "classes", progress=False)
+    assert [r["id"] for r in rows] == ["im0", "im1"]
+    assert rows[1]["depig_dice"] == 1.0 and rows[1]["fraction_true"] == 0.0
+    s = ev.summarise(rows, "classes")
+    assert s["depigmented"]["pooled_dice"] == pytest.approx(16 / 22)
+    assert s["depigmented"]["mean_dice"] == pytest.approx((16 / 22 + 1.0) / 2)
+    assert s["skin"]["pooled_dice"] == pytest.approx(2 * 146 / (156 + 146))
+    assert s["fraction"]["mae"] == pytest.approx(0.0)
+
+
+def test_cli_classical_end_to_end(tmp_path):
+    pytest.importorskip("vitiseg.segment")
+    from vitiseg.datasets import write_procedural_dataset
+
+    data = write_procedural_dataset(tmp_path / "d", n=4, size=64, seed=1)
+    out = tmp_path / "out"
+    args = argparse.Namespace(
+        model="classical", images=str(data / "images"), masks=str(data / "masks"), mask_kind="classes",
+        ids=str(data / "index.csv"), split="train", max_images=None, normalise=None, device="cpu", out=str(out),
+    )
+    assert ev.main(args) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["model"]["kind"] == "classical" and s["metrics"]["n_images"] == 3
+    assert 0.0 <= s["metrics"]["depigmented"]["pooled_dice"] <= 1.0
+    assert s["conventions"]["empty_gt_and_empty_pred"] == "dice = iou = 1"
+    lines = (out / "per_image.csv").read_text().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("id,")

@@ -1,0 +1,202 @@
+"""Model artifact I/O (strict loading, hash) and inference (any size, classes only, determinism)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from vitiseg.images import sha256_file
+from vitiseg.model import (
+    ArchConfig,
+    ModelConfig,
+    ModelError,
+    UNetSegmenter,
+    build_network,
+    decode_probs,
+    default_model_dir,
+    save_artifact,
+)
+
+torch.set_num_threads(1)
+
+SMALL = ArchConfig(encoder="mobilenet_v2", decoder_channels=(32, 16, 16, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_network(SMALL)
+    # give BatchNorm non-trivial running stats so fp16 / strict-loading mistakes would show
+    net.eval()
+    cfg = ModelConfig(name="tiny-test", architecture=SMALL, input_long_side=128)
+    d = tmp_path_factory.mktemp("model")
+    sha = save_artifact(d, net, cfg, card="# tiny\n")
+    return d, net, sha
+
+
+def test_round_trip_is_exact_and_hash_recorded(artifact):
+    d, net, sha = artifact
+    seg = UNetSegmenter.load(d, device="cpu")
+    assert seg.identity["sha256"] == sha == sha256_file(d / "model.safetensors")
+    assert seg.identity["kind"] == "unet" and seg.identity["encoder"] == "mobilenet_v2"
+    assert seg.identity["name"] == "tiny-test"
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, seg.net.state_dict()[k]), k
+    assert (d / "README.md").read_text() == "# tiny\n"
+
+
+def test_fp16_weights_load_back_as_fp32(tmp_path):
+    torch.manual_seed(1)
+    net = build_network(SMALL)
+    cfg = ModelConfig(name="half", architecture=SMALL, input_long_side=64, weights_dtype="float16")
+    save_artifact(tmp_path, net, cfg)
+    assert load_file(str(tmp_path / "model.safetensors"))["segmentation_head.0.weight"].dtype == torch.float16
+    seg = UNetSegmenter.load(tmp_path, device="cpu")
+    w = seg.net.state_dict()["segmentation_head.0.weight"]
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, net.state_dict()["segmentation_head.0.weight"], atol=1e-3)
+
+
+def _copy_artifact(src, dst):
+    dst.mkdir(exist_ok=True)
+    for f in ("config.json", "model.safetensors"):
+        (dst / f).write_bytes((src / f).read_bytes())
+
+
+def test_wrong_key_fails(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    sd = load_file(str(tmp_path / "model.safetensors"))
+    sd["unexpected.weight"] = torch.zeros(3)
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelError, match="unexpected"):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
+def test_missing_key_fails(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    sd = load_file(str(tmp_path / "model.safetensors"))
+    del sd["segmentation_head.0.bias"]
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelError, match="Missing"):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
+def test_wrong_shape_fails(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    sd = load_file(str(tmp_path / "model.safetensors"))
+    sd["segmentation_head.0.bias"] = torch.zeros(4)
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelError, match="size mismatch"):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
+def test_config_mismatching_weights_fails(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["architecture"]["decoder_channels"] = [64, 16, 16, 8, 8]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda c: c.update(extra_key=1),
+        lambda c: c.update(classes=["bg", "skin", "lesion"]),
+        lambda c: c.update(input_long_side=100),
+        lambda c: c["architecture"].update(encoder_weights="imagenet"),
+    ],
+)
+def test_invalid_config_rejected(artifact, tmp_path, mutate):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    mutate(cfg)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="invalid model config"):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
+def test_missing_files_fail(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
+@pytest.mark.parametrize("shape", [(333, 517), (2000, 3000), (17, 5), (1, 1)])
+def test_any_size_gives_class_mask_of_same_size(artifact, shape):
+    d, _, _ = artifact
+    seg = UNetSegmenter.load(d, device="cpu")
+    rgb = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    out = seg.predict(rgb)
+    assert out.shape == shape and out.dtype == np.uint8
+    assert set(np.unique(out)) <= {0, 1, 2}
+
+
+def test_deterministic_and_batch_equals_single(artifact):
+    d, _, _ = artifact
+    seg = UNetSegmenter.load(d, device="cpu")
+    rng = np.random.default_rng(3)
+    imgs = [rng.integers(0, 256, s + (3,), dtype=np.uint8) for s in [(200, 300), (400, 600), (120, 90)]]
+    a = [seg.predict(x) for x in imgs]
+    b = [seg.predict(x) for x in imgs]
+    c = seg.predict_batch(imgs)
+    seg2 = UNetSegmenter.load(d, device="cpu")
+    e = [seg2.predict(x) for x in imgs]
+    for x, y, z, w in zip(a, b, c, e):
+        assert np.array_equal(x, y) and np.array_equal(x, z) and np.array_equal(x, w)
+    p = seg.predict_probs(imgs[0])
+    assert p.shape == (3, 200, 300)
+    np.testing.assert_allclose(p.sum(0), 1.0, atol=1e-4)
+
+
+def test_input_is_validated(artifact):
+    d, _, _ = artifact
+    seg = UNetSegmenter.load(d, device="cpu")
+    with pytest.raises(ValueError):
+        seg.predict(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError):
+        seg.predict(np.zeros((10, 10, 3), np.float32))
+
+
+def test_decode_rule():
+    probs = np.array(
+        [
+            [[0.6, 0.2, 0.2, 0.1]],  # bg
+            [[0.3, 0.5, 0.3, 0.45]],  # skin
+            [[0.1, 0.3, 0.5, 0.45]],  # depig
+        ]
+    )
+    # px0: bg 0.6 > 0.4 -> 0; px1: skin; px2: depig; px3: tie depig/skin -> depig (>= threshold)
+    assert decode_probs(probs, 0.5).tolist() == [[0, 1, 2, 2]]
+    assert decode_probs(probs, 0.6).tolist() == [[0, 1, 2, 1]]
+
+
+def test_default_model_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path))
+    assert default_model_dir() == tmp_path
+    monkeypatch.delenv("VITISEG_MODEL_DIR")
+    assert default_model_dir().parent.name == "models"
+
+
+def test_shipped_model_loads_if_present():
+    d = default_model_dir()
+    if not (d / "config.json").is_file():
+        pytest.skip("no shipped model")
+    seg = UNetSegmenter.load(d, device="cpu")
+    assert (d / "model.safetensors").stat().st_size < 30 * 1024 * 1024
+    assert seg.identity["sha256"] == sha256_file(d / "model.safetensors")
+    out = seg.predict(np.full((240, 320, 3), 128, np.uint8))
+    assert out.shape == (240, 320) and set(np.unique(out)) <= {0, 1, 2}

@@ -1,0 +1,324 @@
+"""U-Net model artifact (I/O) and inference (stage 2, learned segmenter).
+
+A model artifact is a folder (``models/<name>/``) holding
+
+- ``config.json``: :class:`ModelConfig` (architecture, encoder, classes, input normalisation, colour normalisation the
+  pipeline must apply first, working input size, decision threshold); validated strictly (unknown keys rejected).
+- ``model.safetensors``: the ``state_dict`` (fp32 or fp16 on disk, always fp32 in memory), loaded with
+  ``strict=True`` so a missing, extra or mis-shaped tensor is an error, never silently ignored.
+- ``README.md``: the model card (training data, recipe, measured metrics, data licences).
+
+Inference (:class:`UNetSegmenter`) takes a colour-normalised ``(H, W, 3) uint8`` RGB photo of any size, resizes it so
+that its long side equals ``input_long_side`` (the scale the network was trained at), pads to a multiple of 32 by
+reflection, runs the network, resizes the class probabilities back to ``(H, W)`` (bilinear) and decodes them
+hierarchically: background if ``P(bg) > P(skin) + P(depig)``, else depigmented if
+``P(depig) / (P(skin) + P(depig)) >= depigmented_threshold``, else healthy skin. Output ``(H, W) uint8`` in {0, 1, 2}.
+On CPU the result is deterministic for a fixed thread count (no random ops, deterministic algorithms requested).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .config import NormaliseConfig
+from .images import atomic_write_bytes, atomic_write_text, sha256_file
+
+log = logging.getLogger(__name__)
+
+# Never reach for the network for encoder weights.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DEFAULT_MODEL_NAME = "vitiseg-unet-mnv2"
+FORMAT_VERSION = 1
+CLASSES = ("background", "skin", "depigmented")
+PAD_MULTIPLE = 32
+
+
+def default_model_dir() -> Path:
+    """Folder of the shipped model: env ``VITISEG_MODEL_DIR`` if set, else ``<repo>/models/<DEFAULT_MODEL_NAME>``."""
+    env = os.environ.get("VITISEG_MODEL_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+
+
+DEFAULT_MODEL_DIR: Path = default_model_dir()
+
+
+class ModelError(ValueError):
+    """A model folder is missing files, has an invalid config.json, or weights that do not match it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputNorm(_Strict):
+    """Per-channel scaling of RGB in [0, 1] before the network: ``(x - mean) / std``."""
+
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+
+
+class ArchConfig(_Strict):
+    """segmentation-models-pytorch architecture. ``encoder_weights`` is always None (no downloads)."""
+
+    arch: Literal["Unet"] = "Unet"
+    encoder: str = "mobilenet_v2"
+    encoder_depth: int = Field(5, ge=3, le=5)
+    decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
+
+    @field_validator("decoder_channels")
+    @classmethod
+    def _dec(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(c <= 0 for c in v):
+            raise ValueError("decoder_channels must be positive")
+        return v
+
+
+class ModelConfig(_Strict):
+    """Everything needed to rebuild and run a model; written as ``config.json`` in the artifact folder."""
+
+    format_version: Literal[1] = FORMAT_VERSION
+    name: str
+    architecture: ArchConfig = ArchConfig()
+    classes: tuple[str, str, str] = CLASSES
+    input_norm: InputNorm = InputNorm()
+    colour_normalisation: NormaliseConfig = NormaliseConfig()
+    input_long_side: int = Field(384, ge=32, le=4096)
+    depigmented_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    weights_dtype: Literal["float32", "float16"] = "float32"
+    training: dict[str, Any] = {}
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if tuple(v) != CLASSES:
+            raise ValueError(f"classes must be {list(CLASSES)} (vitiseg class convention)")
+        return v
+
+    @field_validator("input_long_side")
+    @classmethod
+    def _mult(cls, v: int) -> int:
+        if v % PAD_MULTIPLE:
+            raise ValueError(f"input_long_side must be a multiple of {PAD_MULTIPLE}")
+        return v
+
+
+def build_network(arch: ArchConfig) -> torch.nn.Module:
+    """Instantiate the smp network with random weights (``encoder_weights=None``): 3 input channels, 3 classes."""
+    import segmentation_models_pytorch as smp
+
+    if len(arch.decoder_channels) != arch.encoder_depth:
+        raise ModelError(
+            f"decoder_channels has {len(arch.decoder_channels)} entries, encoder_depth is {arch.encoder_depth}"
+        )
+    return smp.Unet(
+        encoder_name=arch.encoder,
+        encoder_depth=arch.encoder_depth,
+        encoder_weights=None,
+        decoder_channels=list(arch.decoder_channels),
+        in_channels=3,
+        classes=len(CLASSES),
+    )
+
+
+def load_model_config(model_dir: str | Path) -> ModelConfig:
+    """Read and validate ``config.json``; raises :class:`ModelError` naming the file and the offending keys."""
+    p = Path(model_dir) / "config.json"
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelError(f"cannot read {p}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{p} is not valid JSON: {exc}") from exc
+    try:
+        return ModelConfig.model_validate(data)
+    except ValidationError as exc:
+        msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ModelError(f"invalid model config {p}: {msgs}") from None
+
+
+def save_artifact(
+    model_dir: str | Path, net: torch.nn.Module, cfg: ModelConfig, card: str | None = None
+) -> str:
+    """Write ``config.json``, ``model.safetensors`` (in ``cfg.weights_dtype``) and optionally ``README.md``.
+
+    Returns the hex SHA-256 of the written ``model.safetensors``. Files are written atomically.
+    """
+    from safetensors.torch import save as st_save
+
+    d = Path(model_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if cfg.weights_dtype == "float16" else torch.float32
+    sd = {}
+    for k, v in net.state_dict().items():
+        t = v.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.to(dtype)
+        sd[k] = t.contiguous()
+    atomic_write_bytes(d / "model.safetensors", st_save(sd, metadata={"format": "pt", "name": cfg.name}))
+    atomic_write_text(d / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
+    if card is not None:
+        atomic_write_text(d / "README.md", card)
+    return sha256_file(d / "model.safetensors")
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' requested but CUDA is not available")
+    return torch.device(device)
+
+
+def decode_probs(probs: np.ndarray, depigmented_threshold: float = 0.5) -> np.ndarray:
+    """``(3, H, W) float`` class probabilities -> ``(H, W) uint8`` classes (hierarchical rule, see module doc)."""
+    p0, p1, p2 = probs[0], probs[1], probs[2]
+    skin_p = p1 + p2
+    out = np.ones(p0.shape, dtype=np.uint8)
+    depig = p2 >= depigmented_threshold * skin_p
+    out[depig] = 2
+    out[p0 > skin_p] = 0
+    return out
+
+
+def prepare_input(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Resize ``(H, W, 3) uint8`` RGB so ``max(h, w) == long_side`` (area for downscaling, bilinear for upscaling).
+
+    Returns the resized image padded by reflection to multiples of 32, and the un-padded ``(h, w)``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    H, W = rgb.shape[:2]
+    if H < 1 or W < 1:
+        raise ValueError("empty image")
+    s = long_side / max(H, W)
+    h, w = max(1, int(round(H * s))), max(1, int(round(W * s)))
+    if (h, w) != (H, W):
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        img = cv2.resize(rgb, (w, h), interpolation=interp)
+    else:
+        img = rgb
+    ph = (-h) % PAD_MULTIPLE
+    pw = (-w) % PAD_MULTIPLE
+    if ph or pw:
+        mode = cv2.BORDER_REFLECT_101 if min(h, w) > 1 else cv2.BORDER_REPLICATE
+        if ph >= h or pw >= w:
+            mode = cv2.BORDER_REPLICATE
+        img = cv2.copyMakeBorder(img, 0, ph, 0, pw, mode)
+    return np.ascontiguousarray(img), (h, w)
+
+
+class UNetSegmenter:
+    """A loaded U-Net artifact behind the :class:`vitiseg.segment.Segmenter` contract.
+
+    ``identity`` = ``{"name", "kind": "unet", "sha256" (of model.safetensors), "encoder", "path", ...}``.
+    """
+
+    def __init__(self, net: torch.nn.Module, cfg: ModelConfig, identity: dict, device: torch.device) -> None:
+        self.net = net
+        self.cfg = cfg
+        self.identity = identity
+        self.device = device
+        mean = np.asarray(cfg.input_norm.mean, dtype=np.float32)
+        std = np.asarray(cfg.input_norm.std, dtype=np.float32)
+        self._mean, self._std = mean, std
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "auto") -> "UNetSegmenter":
+        """Load strictly: config.json validated, every tensor present with the right shape (``strict=True``)."""
+        from safetensors.torch import load_file
+
+        d = Path(model_dir)
+        wpath = d / "model.safetensors"
+        if not wpath.is_file():
+            raise ModelError(f"model weights not found: {wpath}")
+        cfg = load_model_config(d)
+        net = build_network(cfg.architecture)
+        try:
+            sd = load_file(str(wpath))
+        except Exception as exc:  # safetensors raises several types for corrupt files
+            raise ModelError(f"cannot read weights {wpath}: {exc}") from exc
+        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+        try:
+            net.load_state_dict(sd, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"weights in {wpath} do not match config.json: {exc}") from None
+        dev = _resolve_device(device)
+        net.to(dev).eval()
+        identity = {
+            "name": cfg.name,
+            "kind": "unet",
+            "sha256": sha256_file(wpath),
+            "encoder": cfg.architecture.encoder,
+            "path": str(d.resolve()),
+            "input_long_side": cfg.input_long_side,
+            "depigmented_threshold": cfg.depigmented_threshold,
+        }
+        log.info("loaded U-Net %s (%s) from %s on %s", cfg.name, cfg.architecture.encoder, d, dev)
+        return cls(net, cfg, identity, dev)
+
+    def _to_tensor(self, imgs: list[np.ndarray]) -> torch.Tensor:
+        x = np.stack(imgs).astype(np.float32) / 255.0
+        x = (x - self._mean) / self._std
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
+
+    @torch.inference_mode()
+    def _probs(self, padded: list[np.ndarray]) -> np.ndarray:
+        """``N`` equally shaped padded images -> ``(N, 3, Hp, Wp) float32`` softmax probabilities."""
+        prev = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            logits = self.net(self._to_tensor(padded))
+        finally:
+            torch.use_deterministic_algorithms(prev)
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    def _finish(self, probs: np.ndarray, hw: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+        h, w = hw
+        H, W = shape
+        p = probs[:, :h, :w]
+        if (h, w) != (H, W):
+            p = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in p])
+        return decode_probs(p, self.cfg.depigmented_threshold)
+
+    def predict_probs(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W, 3) uint8`` RGB (colour-normalised) -> ``(3, H, W) float32`` class probabilities."""
+        img, (h, w) = prepare_input(rgb, self.cfg.input_long_side)
+        p = self._probs([img])[0][:, :h, :w]
+        H, W = rgb.shape[:2]
+        if (h, w) != (H, W):
+            p = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in p])
+        return p
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W, 3) uint8`` RGB, already colour-normalised -> ``(H, W) uint8`` classes {0, 1, 2}."""
+        return self.predict_batch([rgb])[0]
+
+    def predict_batch(self, rgbs: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Several photos of any sizes; those with the same working shape share a forward pass.
+
+        Results are identical to calling :meth:`predict` on each photo (no cross-photo padding).
+        """
+        prepared = [prepare_input(r, self.cfg.input_long_side) for r in rgbs]
+        out: list[np.ndarray | None] = [None] * len(rgbs)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (img, _) in enumerate(prepared):
+            groups.setdefault(img.shape[:2], []).append(i)
+        for idx in groups.values():
+            for s in range(0, len(idx), batch_size):
+                chunk = idx[s : s + batch_size]
+                probs = self._probs([prepared[i][0] for i in chunk])
+                for j, i in enumerate(chunk):
+                    out[i] = self._finish(probs[j], prepared[i][1], rgbs[i].shape[:2])
+        return [o for o in out if o is not None]
