@@ -192,3 +192,52 @@ def test_cli_classical_end_to_end(tmp_path):
     assert s["conventions"]["empty_gt_and_empty_pred"] == "dice = iou = 1"
     lines = (out / "per_image.csv").read_text().splitlines()
     assert len(lines) == 4 and lines[0].startswith("id,")
+
+
+def test_model_card_script_on_fixtures(tmp_path):
+    """scripts/evaluate_model_card.py end to end with the classical baseline on procedural stand-ins."""
+    import importlib.util
+    from pathlib import Path
+
+    from vitiseg.datasets import write_procedural_dataset
+    from vitiseg.images import read_mask
+
+    repo = Path(__file__).resolve().parents[1]
+    synth = write_procedural_dataset(tmp_path / "synth", n=8, size=64, seed=2)
+    idx = (synth / "index.csv").read_text().replace(",val", ",test")
+    (synth / "index.csv").write_text(idx)
+    ids = [p.stem for p in sorted((synth / "images").iterdir())]
+    run = tmp_path / "run" / "splits"
+    run.mkdir(parents=True)
+    (run / "real_polygons_val.txt").write_text("\n".join(ids[:3]) + "\n")
+    real = tmp_path / "real"
+    skin_root = tmp_path / "skin"
+    sets = {"abdominal": "abdominal_skin", "fasseg": "fasseg_face_skin", "hgr": "hgr_hands_subset",
+            "pratheepan": "pratheepan_skin"}
+    for d in [real] + [skin_root / v for v in sets.values()]:
+        (d / "images").mkdir(parents=True)
+        (d / "masks").mkdir()
+    for i in ids:
+        img = (synth / "images" / f"{i}.jpg").read_bytes()
+        m = read_mask(synth / "masks" / f"{i}.png")
+        (real / "images" / f"{i}.jpg").write_bytes(img)
+        write_png(real / "masks" / f"{i}.png", np.where(m == 2, 255, 0).astype(np.uint8))
+        for v in sets.values():
+            (skin_root / v / "images" / f"{i}.jpg").write_bytes(img)
+            write_png(skin_root / v / "masks" / f"{i}.png", np.where(m > 0, 255, 0).astype(np.uint8))
+    for k in sets:
+        (run / f"skin_{k}_test.txt").write_text("\n".join(ids[:2]) + "\n")
+    card = tmp_path / "README.md"
+    card.write_text("x\n<!-- metrics:start -->\nold\n<!-- metrics:end -->\ny\n")
+    spec = importlib.util.spec_from_file_location("emc", repo / "scripts" / "evaluate_model_card.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    argv = ["--model", "classical", "--run", str(run.parent), "--synth", str(synth), "--real", str(real),
+            "--skin-root", str(skin_root), "--out", str(tmp_path / "out"), "--card", str(card), "--quiet"]
+    assert mod.main(argv) == 0
+    res = json.loads((tmp_path / "out" / "metrics.json").read_text())["classical"]
+    assert res["synth_test"]["n_images"] == 2 and res["real_val"]["n_images"] == 3
+    assert res["skin_test_all"]["n_images"] == 8
+    text = card.read_text()
+    assert "old" not in text and "Depigmented Dice, synthetic test (pooled, n=2)" in text
+    assert mod.main(argv + ["--reuse"]) == 0  # cached results of the same model are reused

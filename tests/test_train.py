@@ -174,6 +174,15 @@ def test_tiny_training_learns_and_resumes(tmp_path, proc):
     for k in a:
         assert torch.equal(a[k], b[k]), k  # resuming reproduces the uninterrupted run exactly
 
+    # a finished run can be extended in place (more epochs), and another run can start from its weights
+    ext = train(cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": 3})}), tmp_path / "part",
+                progress=False)
+    assert ext["epochs_done"] == 3
+    init = cfg.model_copy(update={"init_weights": str(tmp_path / "full" / "best" / "model.safetensors"),
+                                  "optim": cfg.optim.model_copy(update={"epochs": 1, "steps_per_epoch": 2})})
+    assert train(init, tmp_path / "init", progress=False)["epochs_done"] == 1
+    assert "initialised weights from" in (tmp_path / "init" / "train.log").read_text()
+
     # a different config in the same run folder is refused
     with pytest.raises(ConfigError, match="different config"):
         train(cfg.model_copy(update={"seed": 1}), tmp_path / "part", progress=False)

@@ -406,11 +406,16 @@ def run_evaluation(
     normalise_method: str | None = None,
     device: str = "auto",
     progress: bool = True,
+    segmenter: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate ``model`` (``default`` / ``classical`` / folder) on a dataset; writes and returns ``summary.json``."""
+    """Evaluate ``model`` (``default`` / ``classical`` / folder) on a dataset; writes and returns ``summary.json``.
+
+    ``segmenter``: an already loaded segmenter to use instead of loading ``model`` again. The per-image rows are
+    returned under the key ``"rows"`` (not written to summary.json; they are in per_image.csv).
+    """
     from .segment import load_segmenter
 
-    seg = load_segmenter(SegmentationConfig(model=model, device=device))
+    seg = segmenter if segmenter is not None else load_segmenter(SegmentationConfig(model=model, device=device))
     norm = _norm_for(seg, normalise_method)
     items = list_items(images, masks, ids, max_images)
     if not items:
@@ -445,7 +450,7 @@ def run_evaluation(
         lines.append(",".join(_csv_val(r.get(k)) for k in keys))
     atomic_write_text(o / "per_image.csv", "\n".join(lines) + "\n")
     atomic_write_text(o / "summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
-    return summary
+    return {**summary, "rows": rows}
 
 
 def _csv_val(v: Any) -> str:

@@ -308,11 +308,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, config_s
     run.mkdir(parents=True, exist_ok=True)
     fh = logging.FileHandler(run / "train.log")
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("vitiseg").addHandler(fh)
+    fh.setLevel(logging.INFO)
+    vlog = logging.getLogger("vitiseg")
+    old_level = vlog.level
+    if vlog.getEffectiveLevel() > logging.INFO:  # train.log always gets the INFO progress records
+        vlog.setLevel(logging.INFO)
+    vlog.addHandler(fh)
     try:
         return _train(cfg, run, progress, config_source)
     finally:
-        logging.getLogger("vitiseg").removeHandler(fh)
+        vlog.removeHandler(fh)
+        vlog.setLevel(old_level)
         fh.close()
 
 
