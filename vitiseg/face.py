@@ -53,13 +53,18 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+
+# mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 marks deprecated, once per image: not actionable here
+warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +185,8 @@ _MESH: Any = None
 def _face_mesh() -> Any:
     global _MESH
     if _MESH is None:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # keep MediaPipe/TFLite C++ info lines out of the log
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import mediapipe as mp  # heavy import, deferred
 
         _MESH = mp.solutions.face_mesh.FaceMesh(
