@@ -60,7 +60,10 @@ def build_context(spec: WorkerSpec):
     set_threads(spec.torch_threads)
     cfg = RunConfig.model_validate_json(spec.cfg_json)
     seg = load_segmenter(cfg.segmentation)
-    if seg.identity.get("sha256", "") != spec.model_sha256:
+    import hashlib
+    import json
+
+    if hashlib.sha256(json.dumps(seg.identity, sort_keys=True, default=str).encode()).hexdigest() != spec.model_sha256:
         raise RuntimeError("worker loaded a different model than the main process (hash mismatch)")
     return RunContext(cfg, seg, Path(spec.out_dir), spec.fingerprint, spec.model_sha256)
 

@@ -15,6 +15,7 @@ without redoing or losing work. Tables are rebuilt from the records at the end o
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -361,7 +362,9 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     photos = _check_duplicates(layout.photos)
     segmenter = segmenter or load_segmenter(cfg.segmentation)
     ident = dict(segmenter.identity)
-    ctx = RunContext(cfg, segmenter, out, cfg.fingerprint(), ident.get("sha256", ""))
+    # resume key of the model: its weights hash plus every setting in its identity (threshold, input size, ...)
+    model_key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+    ctx = RunContext(cfg, segmenter, out, cfg.fingerprint(), model_key)
     face_views = _face_views(photos)
     log.info("%d photos in %s; model %s (%s); output %s", len(photos), layout.root, ident.get("name"),
              ident.get("sha256", "")[:12], out)
