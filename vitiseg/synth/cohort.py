@@ -375,35 +375,9 @@ def truev_area(rgb: np.ndarray) -> np.ndarray | None:
 def solve_threshold_in(layout: Layout, skin: np.ndarray, domain: np.ndarray, target: float,
                        islands: np.ndarray | None = None, tol_px: int = 0,
                        max_iter: int = 40) -> tuple[float, np.ndarray]:
-    """Like :func:`vitiseg.synth.shapes.solve_threshold`, but lesions are painted on all of ``skin`` while the
-    fraction that must hit ``target`` is counted within ``domain`` ((H,W) bool, e.g. skin & facial area):
-    ``#(class 2 & domain) / #(skin & domain)``. Returns ``(t, alpha)`` of the closest threshold (bisection; the
-    count is monotone in t)."""
-    dom = skin & domain
-    n = int(dom.sum())
-    if target <= 0 or n == 0:
-        return 1.0, np.zeros(skin.shape, np.float32)
-    want = target * n
-    vals = layout.field[dom]
-    t = float(np.quantile(vals, 1.0 - target)) if vals.size else 1.0 - target
-    lo, hi = 0.0, 1.0  # the count decreases with t
-    best: tuple[float, float, np.ndarray | None] = (np.inf, 1.0, None)
-    for _ in range(max_iter):
-        alpha = depigmentation_alpha(layout, skin, t, islands)
-        got = int((dom & (alpha >= 0.5)).sum())
-        err = abs(got - want)
-        if err < best[0]:
-            best = (err, t, alpha)
-        if err <= tol_px:
-            break
-        if got > want:
-            lo = t
-        else:
-            hi = t
-        t = 0.5 * (lo + hi)
-        if hi - lo < 1e-7:
-            break
-    return best[1], best[2]
+    """Lesions painted on all of ``skin``; the fraction that must hit ``target`` is counted within ``domain``
+    ((H,W) bool, e.g. skin & facial area): ``#(class 2 & domain) / #(skin & domain)``. Returns ``(t, alpha)``."""
+    return solve_threshold(layout, skin, target, islands, tol_px=tol_px, max_iter=max_iter, domain=domain)
 
 
 def _area_counts(cls: np.ndarray, area: np.ndarray) -> tuple[int, int]:

@@ -259,21 +259,28 @@ def classes_from_alpha(alpha: np.ndarray, skin: np.ndarray) -> np.ndarray:
 
 
 def solve_threshold(layout: Layout, skin: np.ndarray, target: float, islands: np.ndarray | None = None,
-                    tol_px: int = 0, max_iter: int = 30) -> tuple[float, np.ndarray]:
+                    tol_px: int = 0, max_iter: int = 30, domain: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Threshold ``t`` whose class-2 share of skin is closest to ``target`` (bisection; fraction is monotone in t).
 
     Returns ``(t, alpha)``. ``target`` 0 gives no lesion (t = 1). Stops when within ``tol_px`` pixels.
+    With ``domain`` ((H, W) bool, e.g. the facial area) lesions are still painted on all of ``skin`` but the share
+    that must hit ``target`` is counted within ``skin & domain``; the first guess is then the field's quantile there.
     """
-    n_skin = int(skin.sum())
-    if target <= 0 or n_skin == 0:
+    dom = skin if domain is None else skin & domain
+    n = int(dom.sum())
+    if target <= 0 or n == 0:
         return 1.0, np.zeros(skin.shape, np.float32)
-    want = target * n_skin
-    lo, hi = 0.0, 1.0  # fraction decreases with t
-    best = (np.inf, 1.0, None)
-    t = 1.0 - target
+    want = target * n
+    if domain is None:
+        t = 1.0 - target
+    else:
+        vals = layout.field[dom]
+        t = float(np.quantile(vals, 1.0 - target)) if vals.size else 1.0 - target
+    lo, hi = 0.0, 1.0  # the count decreases with t
+    best: tuple[float, float, np.ndarray | None] = (np.inf, 1.0, None)
     for _ in range(max_iter):
         alpha = depigmentation_alpha(layout, skin, t, islands)
-        got = int((skin & (alpha >= 0.5)).sum())
+        got = int((dom & (alpha >= 0.5)).sum())
         err = abs(got - want)
         if err < best[0]:
             best = (err, t, alpha)
