@@ -192,6 +192,8 @@ def training_table(runs: list[str]) -> str:
         secs = None
         if (d / "last.pt").is_file():
             secs = torch.load(d / "last.pt", map_location="cpu", weights_only=False).get("train_seconds")
+        if secs is None and (d / "summary.json").is_file():
+            secs = json.loads((d / "summary.json").read_text()).get("train_seconds_total")
         if secs is None:
             secs = sum(h["train_seconds"] + h["val_seconds"] for h in hist)
         best = max(hist, key=lambda h: h["val"]["score"]) if hist else None

@@ -148,6 +148,14 @@ def test_dataset_contract_resume_and_determinism(tmp_path):
     for sub in ("images", "masks", "truth"):
         for p in (out / sub).iterdir():
             assert p.read_bytes() == (out2 / sub / p.name).read_bytes(), p
+    # rendering in 2 processes gives the same folder
+    out3 = tmp_path / "ds3"
+    assert _dataset(root, out3, 14, "--workers", "2") == 0
+    for sub in ("images", "masks", "truth"):
+        assert sorted(p.name for p in (out3 / sub).iterdir()) == sorted(p.name for p in (out / sub).iterdir())
+        for p in (out / sub).iterdir():
+            assert p.read_bytes() == (out3 / sub / p.name).read_bytes(), p
+    assert (out3 / "index.csv").read_bytes() == (out / "index.csv").read_bytes()
     # other settings into the same folder are refused
     assert _dataset(root, out, 14, "--split", "train") == 2
 

@@ -188,6 +188,22 @@ def test_tiny_training_learns_and_resumes(tmp_path, proc):
         train(cfg.model_copy(update={"seed": 1}), tmp_path / "part", progress=False)
 
 
+def test_loader_processes_give_the_same_batches(proc):
+    from vitiseg.train import Sampler, batches
+
+    cfg = _tiny_cfg(proc)
+    sampler = Sampler(cfg, {s.name: ds.list_samples(s) for s in cfg.data.sources})
+    steps = range(5, 11)
+    here = list(batches(sampler, steps, 0, False))
+    spawned = list(batches(sampler, steps, 2, False))
+    assert len(here) == len(spawned) == 6
+    for (xa, ta), (xb, tb) in zip(here, spawned):
+        assert torch.equal(xa, xb) and torch.equal(ta, tb)
+    assert not torch.equal(here[0][0], here[1][0])  # batches differ from step to step
+    # loader_workers / mixed_precision do not change the run's identity (a run may resume on another machine)
+    assert cfg.model_copy(update={"loader_workers": 4, "mixed_precision": "off"}).fingerprint() == cfg.fingerprint()
+
+
 def test_benchmark_script_smoke(tmp_path):
     import importlib.util
 

@@ -100,6 +100,11 @@ class TrainConfig(_Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(2, ge=1)
+    # processes preparing batches (0 = in the training process). Batch ``step`` is a pure function of (seed, step),
+    # so the number of loader processes changes speed, not the batches.
+    loader_workers: int = Field(0, ge=0)
+    # bf16 autocast of the forward pass on CUDA (ignored on CPU, where training stays float32)
+    mixed_precision: Literal["bf16", "off"] = "bf16"
     architecture: ArchConfig = ArchConfig()
     input_norm: InputNorm = InputNorm()
     colour_normalisation: NormaliseConfig = NormaliseConfig()
@@ -117,10 +122,12 @@ class TrainConfig(_Strict):
     def fingerprint(self) -> str:
         """SHA-256 (16 hex) of the settings that define the run.
 
-        Left out: ``device``, ``threads``, ``max_minutes`` and ``optim.epochs``, so an interrupted or finished run can be
-        resumed or *extended* (more epochs or minutes) in place; the learning-rate schedule then follows the new length.
+        Left out: ``device``, ``threads``, ``loader_workers``, ``mixed_precision``, ``max_minutes`` and ``optim.epochs``,
+        so an interrupted or finished run can be resumed (also on another machine) or *extended* (more epochs or
+        minutes) in place; the learning-rate schedule then follows the new length.
         """
-        d = self.model_dump(mode="json", exclude={"device", "threads", "max_minutes"})
+        d = self.model_dump(mode="json", exclude={"device", "threads", "loader_workers", "mixed_precision",
+                                                  "max_minutes"})
         d["optim"].pop("epochs", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -196,22 +203,68 @@ class Sampler:
         self.train = {n: splits[n]["train"] for n in self.names}
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, allowed)``: ``(B, 3, crop, crop) float32`` normalised input and ``(B, crop, crop) uint8`` targets."""
+        """``(x, allowed)``: ``(B, crop, crop, 3) uint8`` RGB crops (colour-normalised and augmented; see
+        :func:`network_input`) and ``(B, crop, crop) uint8`` bit-mask targets."""
         rng = np.random.default_rng([self.cfg.seed, step])
         cfg = self.cfg
         xs, ts = [], []
-        mean = np.asarray(cfg.input_norm.mean, np.float32)
-        std = np.asarray(cfg.input_norm.std, np.float32)
         for _ in range(cfg.optim.batch_size):
             name = self.names[int(rng.choice(len(self.names), p=self.p))]
             pool = self.train[name]
             sample = pool[int(rng.integers(len(pool)))]
             rgb, tgt = ds.load_sample(sample, cfg.colour_normalisation)
             img, t = ds.augment_crop(rgb, tgt, rng, cfg.input_long_side, cfg.data.crop_size, cfg.augment)
-            xs.append((img.astype(np.float32) / 255.0 - mean) / std)
+            xs.append(img)
             ts.append(t)
-        x = torch.from_numpy(np.ascontiguousarray(np.stack(xs).transpose(0, 3, 1, 2)))
-        return x, torch.from_numpy(np.stack(ts))
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+
+
+def network_input(x: torch.Tensor, norm: InputNorm) -> torch.Tensor:
+    """``(B, H, W, 3) uint8`` RGB batch (on any device) -> ``(B, 3, H, W) float32`` ``(x / 255 - mean) / std``."""
+    mean = torch.tensor(norm.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(norm.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return (x.permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Map-style view of :meth:`Sampler.batch` indexed by step, for a ``DataLoader`` with ``batch_size=None``.
+
+    Pickled (to spawned loader processes) as the config alone: each process rebuilds the sample lists (a sorted
+    folder listing, identical everywhere), so a large source does not make every process start wait for the previous.
+    """
+
+    def __init__(self, sampler: Sampler, steps: range) -> None:
+        self.cfg = sampler.cfg
+        self.sampler: Sampler | None = sampler
+        self.steps = steps
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cfg": self.cfg, "steps": self.steps, "sampler": None}
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.sampler is None:
+            self.sampler = Sampler(self.cfg, {s.name: ds.list_samples(s) for s in self.cfg.data.sources})
+        return self.sampler.batch(self.steps[i])
+
+
+def _loader_init(_: int) -> None:
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # one core per loader process
+
+
+def batches(sampler: Sampler, steps: range, workers: int, pin: bool) -> Any:
+    """Iterate the batches of ``steps`` in order, prepared by ``workers`` processes (0 = here)."""
+    if workers <= 0:
+        return (sampler.batch(s) for s in steps)
+    return torch.utils.data.DataLoader(
+        StepBatches(sampler, steps), batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin,
+        prefetch_factor=4, worker_init_fn=_loader_init, multiprocessing_context="spawn",
+    )
 
 
 def _eval_gt(sample: ds.Sample, target: np.ndarray) -> tuple[np.ndarray, str]:
@@ -352,7 +405,8 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
     sampler = Sampler(cfg, splits)
 
     net = build_network(cfg.architecture).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+                            fused=device.type == "cuda")
     start_epoch, history, best = 0, [], -1.0
     elapsed_before = 0.0
     if cfg.init_weights and not ckpt_path.is_file():
@@ -388,6 +442,12 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
 
     time_up = False
     lr = float("nan")
+    amp = device.type == "cuda" and cfg.mixed_precision == "bf16"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    # one stream of batches for the rest of the run (loader processes start once, not per epoch)
+    stream = iter(batches(sampler, range(start_epoch * o.steps_per_epoch, o.epochs * o.steps_per_epoch),
+                          cfg.loader_workers, device.type == "cuda"))
     for epoch in range(start_epoch, o.epochs):
         if time_up:
             break
@@ -395,10 +455,10 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
         t_ep = time.time()
         agg: dict[str, float] = {}
         n_steps = 0
-        bar = tqdm(range(o.steps_per_epoch), desc=f"epoch {epoch + 1}/{o.epochs}", disable=not progress,
-                   mininterval=10.0)
-        for i in bar:
-            step = epoch * o.steps_per_epoch + i
+        first = epoch * o.steps_per_epoch
+        steps = range(first, first + o.steps_per_epoch)
+        bar = tqdm(steps, desc=f"epoch {epoch + 1}/{o.epochs}", disable=not progress, mininterval=10.0)
+        for step in bar:
             tf = time_frac()
             if timed and tf >= 1.0:
                 time_up = True
@@ -407,9 +467,11 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
             lr = lr_at(step, o, tf)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, t = sampler.batch(step)
-            x, t = x.to(device), t.to(device)
-            logits = net(x)
+            x, t = next(stream)
+            x = network_input(x.to(device, non_blocking=True), cfg.input_norm)
+            t = t.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = net(x)
             loss, parts = partial_loss(logits, t, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -418,12 +480,14 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
             n_steps += 1
             for k, v in parts.items():
                 agg[k] = agg.get(k, 0.0) + v
-            bar.set_postfix(loss=f"{parts['loss']:.3f}")
+            if n_steps % 50 == 0 or not progress:
+                bar.set_postfix(loss=f"{parts['loss']:.3f}")
         train_s = time.time() - t_ep
         if n_steps == 0:
             break
         net.eval()
         t_val = time.time()
+        torch.backends.cudnn.benchmark = False  # validation photos come in many shapes: no autotuning per shape
         mcfg = model_config_for(cfg, {})
         seg = UNetSegmenter(net, mcfg, {"name": cfg.name, "kind": "unet"}, device)
         val = validate(seg, cfg, splits)
@@ -437,6 +501,7 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
             "val_seconds": time.time() - t_val,
             "val": val,
         }
+        torch.backends.cudnn.benchmark = device.type == "cuda"
         history.append(rec)
         with (run / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
@@ -479,6 +544,7 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
                         cfg.max_minutes, epoch + 1)
             stopped_early = True
             break
+    del stream  # stops the loader processes
     total_s = elapsed_before + (time.time() - t_start)
     summary = {
         "run_dir": str(run),

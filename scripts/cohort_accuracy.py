@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Compare the scores of a ``vitiseg run`` with the exact truth of a synthetic cohort and print the figures.
+
+The cohort comes from ``vitiseg synth cohort`` (truth in ``VISITS_truth/``: ``visits.csv``, ``patients.csv``); the
+run from ``vitiseg run VISITS --out OUT`` (``OUT/visits.csv``, ``OUT/longitudinal.csv``, ``OUT/regions.csv``).
+Prints a markdown table (median F-VASI / T-VASI per visit, responder rates, per-visit MAE, bias and Pearson r) and
+the per-region error of the depigmented fraction, and writes the same numbers to ``--json`` if given.
+
+    vitiseg synth cohort --skin-root ../shared/data/skin --out V --preset ruxolitinib_wk12 --seed 0
+    vitiseg run V --out OUT
+    python scripts/cohort_accuracy.py --truth V_truth --run OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+REGION_COLUMNS = ["face", "neck", "hands", "upper_limbs", "trunk", "lower_limbs", "feet"]
+
+
+def _rate(s: pd.Series) -> float:
+    s = s.dropna().astype(str).str.lower().map({"true": True, "false": False}).dropna()
+    return float(100.0 * s.mean()) if len(s) else float("nan")
+
+
+def compare(truth_dir: Path, run_dir: Path) -> dict:
+    tv = pd.read_csv(truth_dir / "visits.csv", dtype={"patient_id": str, "visit_id": str})
+    tp = pd.read_csv(truth_dir / "patients.csv", dtype={"patient_id": str})
+    rv = pd.read_csv(run_dir / "visits.csv", dtype={"patient_id": str, "visit_id": str})
+    rl = pd.read_csv(run_dir / "longitudinal.csv", dtype={"patient_id": str, "visit_id": str})
+    m = tv.merge(rv, on=["patient_id", "visit_id"], suffixes=("_true", "_run"), how="left")
+    out: dict = {"n_patients": int(tp.shape[0]), "n_visits_truth": int(tv.shape[0]),
+                 "n_visits_scored": int(m["f_vasi_run"].notna().sum()), "visits": {}, "per_visit_error": {}}
+    for vid, g in m.groupby("visit_id", sort=False):
+        out["visits"][vid] = {
+            "f_vasi_median_true": float(g["f_vasi_true"].median()),
+            "f_vasi_median_run": float(g["f_vasi_run"].median()),
+            "t_vasi_median_true": float(g["t_vasi_true"].median()),
+            "t_vasi_median_run": float(g["t_vasi_run"].median()),
+        }
+    for score in ("f_vasi", "t_vasi"):
+        ok = m[[f"{score}_true", f"{score}_run"]].dropna()
+        err = ok[f"{score}_run"] - ok[f"{score}_true"]
+        r = stats.pearsonr(ok[f"{score}_true"], ok[f"{score}_run"]).statistic if len(ok) > 2 else float("nan")
+        out["per_visit_error"][score] = {"n": int(len(ok)), "mae": float(err.abs().mean()),
+                                         "bias": float(err.mean()), "pearson_r": float(r)}
+    final = rl[rl["visit_id"] == tp["final_visit_id"].iloc[0]]
+    out["responders"] = {}
+    for col in ("f_vasi50", "f_vasi75", "f_vasi90", "t_vasi50"):
+        out["responders"][col] = {"true_pct": _rate(tp[col]), "run_pct": _rate(final[col])}
+        both = tp[["patient_id", col]].merge(final[["patient_id", col]], on="patient_id", suffixes=("_t", "_r"))
+        a = both[f"{col}_t"].astype(str).str.lower() == "true"
+        b = both[f"{col}_r"].astype(str).str.lower() == "true"
+        out["responders"][col]["agreement_pct"] = float(100.0 * (a == b).mean()) if len(both) else float("nan")
+    # per-region fraction error (photo regions of the run vs the truth fractions of the visit)
+    reg = pd.read_csv(run_dir / "regions.csv", dtype={"patient_id": str, "visit_id": str})
+    rows = {}
+    for r in REGION_COLUMNS:
+        t = tv[["patient_id", "visit_id", f"frac_{r}"]]
+        p = reg[reg["region"] == r][["patient_id", "visit_id", "fraction"]]
+        j = t.merge(p, on=["patient_id", "visit_id"]).dropna()
+        if len(j):
+            e = 100.0 * (j["fraction"] - j[f"frac_{r}"])
+            rows[r] = {"n": int(len(j)), "mae_pp": float(e.abs().mean()), "bias_pp": float(e.mean())}
+    out["region_fraction_error"] = rows
+    return out
+
+
+def _chain(values: list[float], fmt: str = "{:.2f}") -> str:
+    return " -> ".join(fmt.format(x) for x in values)
+
+
+def table(res: dict) -> str:
+    v = res["visits"]
+    ids = list(v)
+    f = res["per_visit_error"]["f_vasi"]
+    t = res["per_visit_error"]["t_vasi"]
+    rr = res["responders"]
+    fcols = ("f_vasi50", "f_vasi75", "f_vasi90")
+
+    def rates(cols: tuple[str, ...], key: str) -> str:
+        return " / ".join(f"{rr[c][key]:.0f}" for c in cols)
+
+    lines = ["| | truth | vitiseg | |", "|---|---|---|---|"]
+    lines.append(
+        f"| median F-VASI {' -> '.join(ids)} | {_chain([v[i]['f_vasi_median_true'] for i in ids])} | "
+        f"{_chain([v[i]['f_vasi_median_run'] for i in ids])} | per visit: MAE {f['mae']:.2f}, bias {f['bias']:+.2f}, "
+        f"Pearson r {f['pearson_r']:.2f} |"
+    )
+    lines.append(f"| F-VASI50 / 75 / 90 | {rates(fcols, 'true_pct')} % | {rates(fcols, 'run_pct')} % | "
+                 f"agreement per patient {rates(fcols, 'agreement_pct')} % |")
+    lines.append(
+        f"| median T-VASI {' -> '.join(ids)} | {_chain([v[i]['t_vasi_median_true'] for i in ids])} | "
+        f"{_chain([v[i]['t_vasi_median_run'] for i in ids])} | per visit: MAE {t['mae']:.2f}, bias {t['bias']:+.2f}, "
+        f"r {t['pearson_r']:.2f} |"
+    )
+    lines.append(f"| T-VASI50 | {rr['t_vasi50']['true_pct']:.0f} % | {rr['t_vasi50']['run_pct']:.0f} % | "
+                 f"agreement per patient {rr['t_vasi50']['agreement_pct']:.0f} % |")
+    lines += ["", "| region | n | fraction MAE (pp) | bias (pp) |", "|---|---|---|---|"]
+    for r, d in res["region_fraction_error"].items():
+        lines.append(f"| {r} | {d['n']} | {d['mae_pp']:.2f} | {d['bias_pp']:+.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--truth", required=True, help="truth folder of the synthetic cohort (VISITS_truth)")
+    ap.add_argument("--run", required=True, help="output folder of vitiseg run")
+    ap.add_argument("--json", help="also write the numbers here")
+    a = ap.parse_args(argv)
+    res = compare(Path(a.truth), Path(a.run))
+    print(f"{res['n_visits_scored']} of {res['n_visits_truth']} visits scored, {res['n_patients']} patients")
+    print(table(res))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    return 0 if res["n_visits_scored"] == res["n_visits_truth"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""scripts/cohort_accuracy.py on hand-made truth and run tables with known errors."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("cohort_accuracy", REPO / "scripts" / "cohort_accuracy.py")
+ca = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ca)
+
+REGIONS = ca.REGION_COLUMNS
+
+
+def _write(d: Path, name: str, header: list[str], rows: list[list]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+
+
+def test_cohort_accuracy_exact(tmp_path):
+    truth, run = tmp_path / "truth", tmp_path / "run"
+    # truth: P1 1.0 -> 0.2 (F-VASI75 yes), P2 0.5 -> 0.4 (no); T-VASI 2 -> 1 and 1 -> 1
+    _write(truth, "visits.csv", ["patient_id", "visit_id", "visit_index", "f_vasi", "t_vasi"]
+           + [f"frac_{r}" for r in REGIONS],
+           [["P1", "baseline", 0, 1.0, 2.0] + [0.10] * 7, ["P1", "week12", 1, 0.2, 1.0] + [0.05] * 7,
+            ["P2", "baseline", 0, 0.5, 1.0] + [0.20] * 7, ["P2", "week12", 1, 0.4, 1.0] + [0.20] * 7])
+    _write(truth, "patients.csv", ["patient_id", "baseline_visit_id", "final_visit_id", "f_vasi50", "f_vasi75",
+                                   "f_vasi90", "t_vasi50"],
+           [["P1", "baseline", "week12", True, True, False, True], ["P2", "baseline", "week12", False, False, False,
+                                                                     False]])
+    # run: F-VASI off by +0.1 on every visit, T-VASI exact; P2 wrongly flagged F-VASI50
+    _write(run, "visits.csv", ["patient_id", "visit_id", "f_vasi", "t_vasi"],
+           [["P1", "baseline", 1.1, 2.0], ["P1", "week12", 0.3, 1.0], ["P2", "baseline", 0.6, 1.0],
+            ["P2", "week12", 0.5, 1.0]])
+    _write(run, "longitudinal.csv", ["patient_id", "visit_id", "f_vasi50", "f_vasi75", "f_vasi90", "t_vasi50"],
+           [["P1", "baseline", "", "", "", ""], ["P1", "week12", True, True, False, True],
+            ["P2", "baseline", "", "", "", ""], ["P2", "week12", True, False, False, False]])
+    _write(run, "regions.csv", ["patient_id", "visit_id", "region", "fraction"],
+           [[p, v, r, f + 0.01] for p, v, f in [("P1", "baseline", 0.10), ("P1", "week12", 0.05),
+                                               ("P2", "baseline", 0.20), ("P2", "week12", 0.20)] for r in REGIONS])
+    res = ca.compare(truth, run)
+    assert res["n_visits_scored"] == 4
+    f = res["per_visit_error"]["f_vasi"]
+    assert f["mae"] == pytest.approx(0.1) and f["bias"] == pytest.approx(0.1) and f["pearson_r"] == pytest.approx(1.0)
+    assert res["per_visit_error"]["t_vasi"]["mae"] == pytest.approx(0.0)
+    assert res["visits"]["baseline"]["f_vasi_median_true"] == pytest.approx(0.75)
+    assert res["visits"]["week12"]["f_vasi_median_run"] == pytest.approx(0.4)
+    r50 = res["responders"]["f_vasi50"]
+    assert (r50["true_pct"], r50["run_pct"], r50["agreement_pct"]) == (50.0, 100.0, 50.0)
+    assert res["responders"]["f_vasi75"]["agreement_pct"] == 100.0
+    for r in REGIONS:
+        assert res["region_fraction_error"][r]["mae_pp"] == pytest.approx(1.0)
+    text = ca.table(res)
+    assert "| F-VASI50 / 75 / 90 | 50 / 50 / 0 % | 100 / 50 / 0 % |" in text
+    assert ca.main(["--truth", str(truth), "--run", str(run), "--json", str(tmp_path / "a.json")]) == 0
