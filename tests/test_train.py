@@ -214,3 +214,20 @@ def test_benchmark_script_smoke(tmp_path):
                    "--batch", "4", "--threads", "1", "--min-dice", "0.0", "--max-loss-ratio", "0.95"])
     assert rc == 0
     assert (tmp_path / "eval" / "summary.json").is_file()
+
+
+def test_cli_machine_overrides_keep_the_run_identity(tmp_path, proc):
+    from vitiseg.cli import main as vitiseg_main
+
+    d = _tiny_cfg(proc).model_dump(mode="json")
+    d["loader_workers"] = 6
+    d["optim"].update(epochs=1, steps_per_epoch=2)
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(d))
+    run = tmp_path / "run"
+    assert vitiseg_main(["train", "--config", str(p), "--out", str(run), "--no-progress",
+                         "--loader-workers", "0", "--device", "cpu"]) == 0
+    used = yaml.safe_load((run / "config.yaml").read_text())
+    assert used["loader_workers"] == 0 and used["device"] == "cpu"
+    shipped = json.loads((run / "best" / "config.json").read_text())
+    assert shipped["training"]["config_fingerprint"] == load_train_config(p).fingerprint()

@@ -564,11 +564,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="training config YAML (configs/train_*.yaml)")
     p.add_argument("--out", help="run folder (default runs/train/<name>); an existing run there is resumed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device")
+    p.add_argument("--loader-workers", type=int, help="override the config's loader_workers (0 = no extra processes)")
 
 
 def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = load_train_config(args.config)
+    machine: dict[str, Any] = {}  # machine settings: not part of the run's identity (fingerprint)
+    if args.device:
+        machine["device"] = args.device
+    if args.loader_workers is not None:
+        machine["loader_workers"] = max(0, args.loader_workers)
+    if machine:
+        cfg = TrainConfig.model_validate({**cfg.model_dump(), **machine})
     out = args.out or str(Path("runs") / "train" / cfg.name)
     s = train(cfg, out, progress=not args.no_progress, config_source=str(args.config))
     log.info("done: best score %.4f after %d epochs, %.1f min; model artifact in %s",
