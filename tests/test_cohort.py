@@ -242,3 +242,24 @@ def test_json_dict_is_strict_json():
     d = cohort.cohort_table(make_visits()).to_json_dict()
     text = json.dumps(d, allow_nan=False)
     assert "conventions" in d and json.loads(text)["rows"][1]["f_vasi50_k"] == 4
+
+
+def test_non_responder_imputation_worked_by_hand(table):
+    # F-VASI: 9 patients with baseline > 0 (P08 has 0). Week 12: responders P01 (-60), P04 (-75), P06 (-50),
+    # P09 (-90); P07 has no score -> non-responder. Week 24: P09 lost -> non-responder.
+    expected = {
+        "week12": {"f_vasi50": (4, 9), "f_vasi75": (2, 9), "f_vasi90": (1, 9), "t_vasi50": (3, 10)},
+        "week24": {"f_vasi50": (7, 9), "f_vasi75": (3, 9), "f_vasi90": (1, 9), "t_vasi50": (7, 10)},
+    }
+    for visit, cols in expected.items():
+        r = row(table, visit)
+        for col, (k, n) in cols.items():
+            assert (r[f"{col}_nri_k"], r[f"{col}_nri_n"]) == (k, n), (visit, col)
+            assert r[f"{col}_nri_rate"] == pytest.approx(k / n)
+            lo, hi = wilson_closed_form(k, n)
+            assert (r[f"{col}_nri_ci_low"], r[f"{col}_nri_ci_high"]) == pytest.approx((lo, hi), abs=1e-9)
+            # same responders as the observed-case rate; only the denominator differs
+            assert r[f"{col}_k"] == k and r[f"{col}_n"] <= n
+    b = row(table, "baseline")
+    assert b["f_vasi50_nri_n"] is None and b["t_vasi50_nri_k"] is None
+    assert "responders_nri" in table.to_json_dict()["conventions"]

@@ -195,6 +195,9 @@ def test_html_tables_match_direct_computation(run_dir):
     assert rows[3] == expected_week12_row()
     w24 = rows[4]
     assert w24[:4] == ["week24", "9 (10)", "1", "1"] and w24[8] == rate(7, 8)
+    nri = t.tables["nri-table"]  # non-responder imputation: 9 F-VASI-eligible and 10 T-VASI-eligible patients
+    assert nri[1] == ["week12", rate(4, 9), rate(2, 9), rate(1, 9), rate(3, 10)]
+    assert nri[2] == ["week24", rate(7, 9), rate(3, 9), rate(1, 9), rate(7, 10)]
     dlqi = t.tables["pro-dlqi"]
     assert dlqi[1][:3] == ["baseline", "10", mi([12, 8, 5, 15, 3, 20, 10, 6, 9, 14], 1)]
     b = np.array([12, 8, 5, 15, 3, 20, 6, 9, 14], float)

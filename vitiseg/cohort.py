@@ -25,6 +25,9 @@ Conventions (also written into ``cohort.json`` under ``"conventions"``):
   :func:`vitiseg.visits.responder`, so the rates count longitudinal.csv's flags).
   Denominator: patients with baseline > 0 and a value at the visit. 95 % CI: Wilson score interval
   (``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``, no continuity correction); empty when n = 0.
+* **Responders with non-responder imputation** (``<score><t>_nri_*`` columns, the usual trial convention for
+  missing data): the same responders, over every cohort patient with a baseline score > 0 (for T-VASI: a complete
+  baseline); a patient lost at the visit, or without a (complete) score there, counts as a non-responder.
 * **Median (IQR)**: ``numpy.percentile`` with linear interpolation (Hyndman-Fan type 7) at 25/50/75.
 * **Paired test**: two-sided Wilcoxon signed-rank test (``scipy.stats.wilcoxon``) on the paired differences
   ``visit - baseline`` of every patient with both values. ``zero_method="wilcox"`` (zero differences are dropped,
@@ -70,6 +73,8 @@ CONVENTIONS: dict[str, str] = {
     "change_pct": "100*(visit-baseline)/baseline, negative = improvement; undefined (excluded) when baseline is 0",
     "responders": "change_pct <= -threshold (+1e-9 rounding tolerance); denominator = baseline > 0 with a value at "
                   "the visit; 95% CI Wilson score (scipy binomtest proportion_ci method='wilson')",
+    "responders_nri": "non-responder imputation: same responders over every cohort patient with baseline > 0 "
+                      "(T-VASI: complete baseline); lost or missing at the visit = non-responder; Wilson 95% CI",
     "median_iqr": "numpy.percentile linear interpolation (type 7) at 25/50/75",
     "paired_test": "two-sided Wilcoxon signed-rank on visit-baseline differences (scipy.stats.wilcoxon, "
                    "zero_method='wilcox' drops zero differences, method='auto'); empty when fewer than 2 pairs "
@@ -281,10 +286,13 @@ def _score_block(prefix: str, base: pd.Series, cur: pd.Series, thresholds: tuple
     row.update({f"{prefix}_change_pct_n": ps["n"], f"{prefix}_change_pct_median": ps["median"],
                 f"{prefix}_change_pct_q1": ps["q1"], f"{prefix}_change_pct_q3": ps["q3"]})
     row[f"{prefix}_p"] = wilcoxon_p(diff.values)
+    n_eligible = int((base.dropna() > 0).sum())  # every cohort patient whose baseline allows a responder
     for t in thresholds:
-        r = responder_rate(int((pct <= -t + RESPONDER_TOL).sum()), int(len(pos)))
-        for k, v in r.items():
+        k_resp = int((pct <= -t + RESPONDER_TOL).sum())
+        for k, v in responder_rate(k_resp, int(len(pos))).items():
             row[f"{prefix}{t}_{k}"] = v
+        for k, v in responder_rate(k_resp, n_eligible).items():
+            row[f"{prefix}{t}_nri_{k}"] = v
     return row
 
 
@@ -295,6 +303,8 @@ def _empty_change(prefix: str, thresholds: tuple[int, ...]) -> dict[str, Any]:
     for t in thresholds:
         for k in ("k", "n", "rate", "ci_low", "ci_high"):
             row[f"{prefix}{t}_{k}"] = None
+        for k in ("k", "n", "rate", "ci_low", "ci_high"):
+            row[f"{prefix}{t}_nri_{k}"] = None
     return row
 
 

@@ -315,17 +315,38 @@ def _cohort_section(table: cohort_mod.CohortTable, fig_src: str) -> str:
                                                r[f"{prefix}{t}_ci_high"]) + "</td>")
         cls = " class='base'" if r["is_baseline"] else ""
         body.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    nri_rows = []
+    for r in table.rows:
+        if r["is_baseline"]:
+            continue
+        cells = [f"<td class='l'>{esc(_group_label(r['visit'], table.mode))}</td>"]
+        for prefix, th in (("f_vasi", cohort_mod.F_THRESHOLDS), ("t_vasi", cohort_mod.T_THRESHOLDS)):
+            for t in th:
+                cells.append("<td>" + fmt_rate(r[f"{prefix}{t}_nri_k"], r[f"{prefix}{t}_nri_n"],
+                                               r[f"{prefix}{t}_nri_ci_low"], r[f"{prefix}{t}_nri_ci_high"]) + "</td>")
+        nri_rows.append("<tr>" + "".join(cells) + "</tr>")
+    nri = (
+        "<h3>Responders with non-responder imputation</h3>"
+        "<p class='note'>Same responders over every patient whose baseline allows one (F-VASI &gt; 0; complete "
+        "T-VASI &gt; 0): a patient lost at the visit or without a (complete) score there counts as a non-responder. "
+        "k/n (%; Wilson 95 % CI).</p>"
+        "<div class='scroll'><table class='data' id='nri-table'><thead><tr><th class='l'>Visit</th>"
+        "<th>F-VASI50</th><th>F-VASI75</th><th>F-VASI90</th><th>T-VASI50</th></tr></thead>"
+        f"<tbody>{''.join(nri_rows)}</tbody></table></div>"
+    ) if nri_rows else ""
     grouping = ("visit id" if table.mode == "visit_id" else "visit number (visit ids differ between patients)")
     partial = ("included" if table.include_partial_tvasi else "excluded from T-VASI statistics")
     return (
         "<section id='cohort'><h2>Cohort table</h2>"
         f"<p class='note'>{table.n_patients} patients with a baseline visit; visits grouped by {esc(grouping)}. "
-        "Observed cases: patients without the visit (lost) or without a score are left out, never imputed. "
+        "Observed cases: patients without the visit (lost) or without a score are left out (non-responder "
+        "imputation in the second table). "
         "% change = 100 \u00d7 (visit \u2212 baseline) / baseline, negative = improvement, undefined for a baseline "
         "of 0. P: two-sided Wilcoxon signed-rank test of paired visit \u2212 baseline differences (zero differences "
         f"dropped). Responders: \u2265 50/75/90 % reduction from baseline; 95 % CI Wilson score. Partial T-VASI "
         f"(body regions not photographed): {esc(partial)}.</p>"
         f"<div class='scroll'><table class='data' id='cohort-table'>{head}<tbody>{''.join(body)}</tbody></table></div>"
+        f"{nri}"
         f"<figure><img id='cohort-figure' alt='F-VASI and T-VASI per visit, all patients' src='{fig_src}'>"
         "<figcaption class='cap'>Grey: each patient. Blue: cohort median with interquartile range.</figcaption>"
         "</figure></section>"
