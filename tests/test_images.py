@@ -79,3 +79,88 @@ def test_shades_of_grey_removes_a_colour_cast() -> None:
     assert (normalise(cast, NormaliseConfig(method="none")) == cast).all()
     gw = normalise(cast, NormaliseConfig(method="grey_world"))
     assert np.ptp(estimate_illuminant(gw, 1)) < 0.02
+
+
+# Adobe RGB (1998) colorants adapted to the D50 PCS, as in Adobe's published profile (s15Fixed16 rounding aside)
+ADOBE_D50 = {b"rXYZ": (0.6097, 0.3111, 0.0195), b"gXYZ": (0.2053, 0.6257, 0.0609), b"bXYZ": (0.1492, 0.0632, 0.7446)}
+
+
+def _tags(icc: bytes) -> dict[bytes, tuple[int, int]]:
+    import struct
+
+    n = struct.unpack(">I", icc[128:132])[0]
+    return {sig: (off, size) for sig, off, size in
+            (struct.unpack(">4sII", icc[132 + 12 * i:144 + 12 * i]) for i in range(n))}
+
+
+def _s15(x: float) -> bytes:
+    import struct
+
+    return struct.pack(">i", int(round(x * 65536)))
+
+
+def _wide_gamut_profile() -> bytes:
+    """LittleCMS's sRGB profile with the Adobe RGB colorants and another name: a valid non-sRGB matrix/TRC profile."""
+    from PIL import ImageCms
+
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    tags = _tags(bytes(icc))
+    for sig, xyz in ADOBE_D50.items():
+        off = tags[sig][0]
+        icc[off + 8:off + 20] = b"".join(_s15(v) for v in xyz)
+    off, size = tags[b"desc"]
+    name = "sRGB".encode("utf-16-be")
+    i = bytes(icc).index(name, off, off + size)
+    icc[i:i + len(name)] = "Wide".encode("utf-16-be")
+    return bytes(icc)
+
+
+def test_icc_profile_is_converted_to_srgb(tmp_path: Path) -> None:
+    import colour
+    from PIL import ImageCms
+
+    wide = _wide_gamut_profile()
+    assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(wide))).startswith("Wide")
+    pix = np.array([[[180, 120, 100], [120, 150, 110], [200, 170, 150], [90, 90, 140]]], np.uint8)
+    Image.fromarray(pix).save(tmp_path / "w.png", icc_profile=wide)
+    got = read_rgb(tmp_path / "w.png").astype(float)
+    # expected by the ICC matrix/shaper rule, computed here with numpy and colour-science's sRGB curve:
+    # linear source RGB -> D50 XYZ (source colorants) -> linear sRGB (inverse of sRGB's D50 colorants) -> encode
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    st = _tags(srgb)
+    import struct
+
+    def colorants(icc: bytes, tags: dict) -> np.ndarray:
+        cols = [[struct.unpack(">i", icc[tags[s][0] + 8 + 4 * k:tags[s][0] + 12 + 4 * k])[0] / 65536 for k in range(3)]
+                for s in (b"rXYZ", b"gXYZ", b"bXYZ")]
+        return np.array(cols).T  # columns = colorants
+
+    m_src = colorants(wide, _tags(wide))
+    m_dst = colorants(srgb, st)
+    lin = colour.cctf_decoding(pix.reshape(-1, 3) / 255.0, function="sRGB")  # the profile keeps sRGB's curve
+    out_lin = np.clip(lin @ m_src.T @ np.linalg.inv(m_dst).T, 0, 1)
+    expected = np.round(colour.cctf_encoding(out_lin, function="sRGB") * 255.0)
+    assert np.abs(got.reshape(-1, 3) - expected).max() <= 2
+    assert np.abs(got.reshape(-1, 3) - pix.reshape(-1, 3)).max() >= 10  # the conversion did something
+    # an sRGB-tagged photo is left as it is; so is one without a profile
+    srgb_bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(pix).save(tmp_path / "s.png", icc_profile=srgb_bytes)
+    assert (read_rgb(tmp_path / "s.png") == pix).all()
+    # a broken profile: pixels taken as they are
+    Image.fromarray(pix).save(tmp_path / "b.png", icc_profile=b"not a profile at all")
+    assert (read_rgb(tmp_path / "b.png") == pix).all()
+
+
+def test_heic_photos_are_read_upright(tmp_path: Path) -> None:
+    pytest.importorskip("pillow_heif")
+    a = np.zeros((32, 64, 3), np.uint8)
+    a[:, :32] = (230, 200, 180)  # left half light
+    a[:, 32:] = (90, 60, 40)
+    Image.fromarray(a).save(tmp_path / "p.heic", quality=95)
+    out = read_rgb(tmp_path / "p.heic")
+    assert out.shape == (32, 64, 3)
+    assert np.abs(out[:, 4:28].astype(int) - [230, 200, 180]).max() <= 6
+    assert np.abs(out[:, 36:60].astype(int) - [90, 60, 40]).max() <= 6
+    from vitiseg.images import IMAGE_SUFFIXES
+
+    assert ".heic" in IMAGE_SUFFIXES and ".heif" in IMAGE_SUFFIXES

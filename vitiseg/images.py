@@ -1,8 +1,11 @@
 """Image I/O at the package boundary: read any clinical photo as RGB uint8, write masks/overlays atomically.
 
-All arrays leaving this module are ``(H, W, 3) uint8 RGB`` (colour photos) or ``(H, W) uint8`` (masks).
+All arrays leaving this module are ``(H, W, 3) uint8 RGB`` (colour photos, **sRGB**) or ``(H, W) uint8`` (masks).
 Reading goes through Pillow so that EXIF orientation, 16-bit, greyscale, palette, RGBA and CMYK inputs are converted
-explicitly and decompression bombs are refused before decoding.
+explicitly and decompression bombs are refused before decoding. HEIC/HEIF photos (phones) are read through
+``pillow-heif``. A photo with an embedded ICC profile other than sRGB (Display P3 from phones, Adobe RGB from
+cameras) is converted to sRGB with LittleCMS (``PIL.ImageCms``, relative colorimetric intent), so the model and the
+colour statistics always see the same colour space.
 """
 
 from __future__ import annotations
@@ -14,11 +17,24 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import logging
+from functools import lru_cache
+
 import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+try:  # HEIC / HEIF (iPhone and many Android phones)
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
+    HEIF_SUPPORTED = False
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -72,8 +88,35 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
+@lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes) -> ImageCms.ImageCmsTransform | None:
+    """LittleCMS transform embedded profile -> sRGB (8-bit RGB), or ``None`` when the profile is sRGB already."""
+    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    desc = (ImageCms.getProfileDescription(src) or "").strip().lower()
+    if "srgb" in desc or "iec61966-2" in desc or "iec 61966-2" in desc:
+        return None
+    dst = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return ImageCms.buildTransform(src, dst, "RGB", "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+
+
+def to_srgb(img: Image.Image, icc: bytes | None = None) -> Image.Image:
+    """An 8-bit RGB Pillow image with an ICC profile (``icc``, default: the embedded one) converted to sRGB; other
+    images are returned as they are. A profile that LittleCMS cannot read is ignored (pixels taken as sRGB) with a
+    warning.
+    """
+    icc = img.info.get("icc_profile") if icc is None else icc
+    if not icc or img.mode != "RGB":
+        return img
+    try:
+        tf = _srgb_transform(bytes(icc))
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.warning("embedded ICC profile not usable (%s); pixels taken as sRGB", exc)
+        return img
+    return img if tf is None else ImageCms.applyTransform(img, tf)
+
+
 def read_rgb(path: str | Path, max_pixels: int = 80_000_000, reduce_to_long_side: int = 0) -> np.ndarray:
-    """Read a photo as ``(H, W, 3) uint8`` RGB, upright (EXIF orientation applied).
+    """Read a photo as ``(H, W, 3) uint8`` sRGB, upright (EXIF orientation applied, ICC profile converted to sRGB).
 
     ``reduce_to_long_side`` > 0 lets the JPEG decoder skip resolution (``draft`` mode, scale 1/2..1/8) while keeping
     the long side >= that value; the exact resize to the working size happens later.
@@ -102,8 +145,9 @@ def read_rgb(path: str | Path, max_pixels: int = 80_000_000, reduce_to_long_side
                     if scale >= 2:
                         img.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
                 img.load()
+                icc = img.info.get("icc_profile")  # read before any transpose, which may drop info
                 img = ImageOps.exif_transpose(img)
-                return _to_rgb_array(img)
+                return _to_rgb_array(to_srgb(img, icc))
     except ImageReadError:
         raise
     except Image.DecompressionBombWarning as exc:

@@ -46,7 +46,7 @@ from .visits import longitudinal
 
 log = logging.getLogger(__name__)
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: photos with an ICC profile are converted to sRGB on reading
 PHOTO_COLUMNS = [
     "patient_id", "visit_id", "region", "view", "path", "sha256", "width", "height", "skin_px", "depigmented_px",
     "fraction", "vasi_level", "face_area_status", "status", "error", "mask", "overlay", "face_area",
