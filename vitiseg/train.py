@@ -446,8 +446,11 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     # one stream of batches for the rest of the run (loader processes start once, not per epoch)
+    workers = min(cfg.loader_workers, max(0, (os.cpu_count() or 1) - 1))  # never more processes than spare cores
+    if workers < cfg.loader_workers:
+        log.info("loader_workers %d reduced to %d (%s CPU cores here)", cfg.loader_workers, workers, os.cpu_count())
     stream = iter(batches(sampler, range(start_epoch * o.steps_per_epoch, o.epochs * o.steps_per_epoch),
-                          cfg.loader_workers, device.type == "cuda"))
+                          workers, device.type == "cuda"))
     for epoch in range(start_epoch, o.epochs):
         if time_up:
             break
