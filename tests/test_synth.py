@@ -293,3 +293,52 @@ def test_ruxolitinib_cohort_rendered_on_real_skin_hits_figures(tmp_path):
     for k in ("f_vasi_baseline_median", "f_vasi_final_median", "t_vasi_baseline_median", "t_vasi_final_median"):
         assert st[k] == pytest.approx(getattr(tg, k), rel=0.005), k
     assert st["f_vasi75_rate"] == 0.40 and st["f_vasi90_rate"] == 0.10 and st["t_vasi50_rate"] == 0.42
+
+
+def test_tone_shift_darkens_skin_keeps_texture_and_background():
+    from vitiseg.synth.appearance import skin_ita
+    from skimage.color import rgb2lab
+
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)  # light skin disc (ITA ~ 50 deg) with texture on a grey-blue background
+    yy, xx = np.mgrid[0:128, 0:128]
+    skin = (yy - 64) ** 2 + (xx - 64) ** 2 < 40 ** 2
+    rgb = np.empty((128, 128, 3), np.float64)
+    rgb[:] = (90, 100, 120)
+    rgb[skin] = (225, 190, 170)
+    rgb = np.clip(rgb + rng.normal(0, 6, rgb.shape), 0, 255).astype(np.uint8)
+    before = skin_ita(rgb, skin)
+    assert before > 30
+    out, info = bgm.shift_skin_tone(rgb, skin, np.random.default_rng(5), ita_range=(-30.0, -20.0))
+    assert info is not None and info["from_ita"] == pytest.approx(before, abs=0.01)
+    assert info["to_ita"] < before
+    assert skin_ita(out, skin) == pytest.approx(info["to_ita"], abs=4.0)  # median skin colour lands on the target
+    far = ~(ndimage.binary_dilation(skin, iterations=6))
+    assert far.any() and (out[far] == rgb[far]).all()  # non-skin pixels away from the border are untouched
+    L0 = rgb2lab(rgb / 255.0)[..., 0][skin]
+    L1 = rgb2lab(out / 255.0)[..., 0][skin]
+    ratio = np.median(L1) / np.median(L0)
+    assert np.std(L1) == pytest.approx(np.std(L0) * ratio, rel=0.15)  # texture contrast scaled, not flattened
+    # skin already darker than any target is left alone
+    dark = (rgb.astype(float) * 0.25).astype(np.uint8)
+    same, none = bgm.shift_skin_tone(dark, skin, np.random.default_rng(5), ita_range=(40.0, 41.0))
+    assert none is None and (same == dark).all()
+
+
+def test_dataset_tone_shift_option(tmp_path):
+    root = _fake_skin_root(tmp_path / "skin")
+    plain, shifted = tmp_path / "plain", tmp_path / "shifted"
+    assert _dataset(root, plain, 10) == 0
+    assert "tone_shift" not in json.loads((plain / "dataset.json").read_text())
+    assert _dataset(root, shifted, 10, "--tone-shift", "1.0") == 0
+    assert json.loads((shifted / "dataset.json").read_text())["tone_shift"] == 1.0
+    ita = {d: [float(r["ita_deg"]) for r in csv.DictReader((d / "index.csv").open()) if r["ita_deg"]]
+           for d in (plain, shifted)}
+    assert np.mean(ita[shifted]) < np.mean(ita[plain]) - 10
+    truths = [json.loads(p.read_text()) for p in sorted((shifted / "truth").iterdir())]
+    assert any("tone_shift" in t for t in truths)
+    # a folder is never grown with other tone settings, in either direction
+    assert _dataset(root, plain, 12, "--tone-shift", "0.5") == 2
+    assert _dataset(root, shifted, 12) == 2
+    assert _dataset(root, shifted, 12, "--tone-shift", "1.0") == 0

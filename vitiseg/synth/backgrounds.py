@@ -126,6 +126,43 @@ def random_square_crop(rgb: np.ndarray, skin: np.ndarray, size: int, rng: np.ran
     return np.ascontiguousarray(out_rgb), np.ascontiguousarray(out_skin)
 
 
+def shift_skin_tone(rgb: np.ndarray, skin: np.ndarray, rng: np.random.Generator,
+                    ita_range: tuple[float, float] = (-55.0, 5.0)) -> tuple[np.ndarray, dict[str, float] | None]:
+    """Darken the skin of a background towards a sampled ITA in CIELAB, keeping its texture (more dark-skin examples).
+
+    ``rgb``: ``(H, W, 3) uint8`` sRGB; ``skin``: ``(H, W) bool``. A target ITA is drawn from ``ita_range`` (degrees)
+    and b* from U(14, 22) (brown / dark skin); the target L* follows from ITA = atan((L* - 50) / b*). Skin L* is scaled
+    so that its median reaches the target (relative texture and shading contrast kept), a* and b* are shifted so their
+    medians reach the targets (a* + U(0, 4)). Skin pixels take the shifted colour; just outside the skin the shift
+    fades out (mask blurred with sigma 1.5 px), so no seam shows and non-skin pixels away from the border are unchanged. Skin already at or below the target ITA is left as it
+    is. Returns ``(rgb, info)``; ``info`` = ``{"from_ita", "to_ita"}`` or ``None`` when nothing changed.
+    """
+    from skimage.color import lab2rgb, rgb2lab
+
+    from vitiseg.synth.appearance import ita_of_lab
+
+    target = float(rng.uniform(*ita_range))
+    b_t = float(rng.uniform(14.0, 22.0))
+    da = float(rng.uniform(0.0, 4.0))
+    if not skin.any():
+        return rgb, None
+    lab = rgb2lab(rgb.astype(np.float64) / 255.0)
+    L0, a0, b0 = (float(v) for v in np.median(lab[skin], axis=0))
+    current = ita_of_lab(L0, b0)
+    if current <= target or L0 <= 1.0:
+        return rgb, None
+    L_t = max(20.0, 50.0 + b_t * float(np.tan(np.radians(target))))
+    new = np.empty_like(lab)
+    new[..., 0] = lab[..., 0] * (L_t / L0)
+    new[..., 1] = lab[..., 1] + da
+    new[..., 2] = lab[..., 2] + (b_t - b0)
+    shifted = np.clip(lab2rgb(new) * 255.0, 0, 255)
+    m = skin.astype(np.float32)
+    w = np.maximum(m, cv2.GaussianBlur(m, (0, 0), 1.5))[..., None]  # skin fully shifted, soft edge outside it
+    out = np.clip(np.round(rgb.astype(np.float64) * (1.0 - w) + shifted * w), 0, 255).astype(np.uint8)
+    return out, {"from_ita": round(current, 2), "to_ita": round(target, 2)}
+
+
 def resize_long_side_pair(rgb: np.ndarray, skin: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
     """Resize image and mask so that the long side is ``long_side`` (enlarging if needed; mask nearest)."""
     h, w = skin.shape

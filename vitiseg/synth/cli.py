@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="only backgrounds of this split (see vitiseg.synth.backgrounds for the split rule)")
     d.add_argument("--workers", type=int, default=1,
                    help="processes rendering in parallel (same output as 1; default 1)")
+    d.add_argument("--tone-shift", type=float, default=0.0,
+                   help="share of samples (0-1) whose background skin is first darkened to a brown/dark ITA")
     c = sub.add_parser("cohort", help="synthetic visits folder with exact F-VASI / T-VASI truth")
     c.add_argument("--skin-root", default=None,
                    help="folder with the real skin sets (not needed with --background procedural)")
@@ -43,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         sets = [s.strip() for s in args.sets.split(",") if s.strip()]
         try:
             stats = generate(args.skin_root, args.out, args.n, args.seed, args.size, sets, args.split,
-                             workers=max(1, args.workers))
+                             workers=max(1, args.workers), tone_shift=args.tone_shift)
         except (FileNotFoundError, ValueError) as exc:
             log.error("%s", exc)
             return 2

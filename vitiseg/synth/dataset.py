@@ -27,7 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from vitiseg.images import atomic_write_bytes, atomic_write_text, encode_jpeg, write_png
-from vitiseg.synth.backgrounds import BackgroundRef, list_backgrounds, load_background, random_square_crop
+from vitiseg.synth.backgrounds import (BackgroundRef, list_backgrounds, load_background, random_square_crop,
+                                      shift_skin_tone)
 from vitiseg.synth.render import GENERATOR_VERSION, render_sample
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,25 @@ def pick_background(refs_by_set: dict[str, list[BackgroundRef]], rng: np.random.
     return refs[int(rng.integers(len(refs)))]
 
 
-def make_one(i: int, seed: int, size: int,
-             refs_by_set: dict[str, list[BackgroundRef]]) -> tuple[bytes, np.ndarray, dict]:
-    """Render sample ``i``: returns (JPEG bytes, class mask, truth dict). Deterministic in (seed, i, settings)."""
+def make_one(i: int, seed: int, size: int, refs_by_set: dict[str, list[BackgroundRef]],
+             tone_shift: float = 0.0) -> tuple[bytes, np.ndarray, dict]:
+    """Render sample ``i``: returns (JPEG bytes, class mask, truth dict). Deterministic in (seed, i, settings).
+
+    ``tone_shift``: probability of darkening the background's skin first (:func:`shift_skin_tone`); 0 draws no
+    random number for it, so such a folder is identical to one made before the option existed.
+    """
     rng = np.random.default_rng([seed, i])
     ref = pick_background(refs_by_set, rng)
     rgb, skin = load_background(ref.image, ref.mask)
     rgb, skin = random_square_crop(rgb, skin, size, rng)
+    tone = None
+    if tone_shift > 0 and rng.random() < tone_shift:
+        rgb, tone = shift_skin_tone(rgb, skin, rng)
     out, cls, truth = render_sample(rgb, skin, rng)
     truth = {"id": sample_id(i), "set": ref.set, "background": ref.bg_id, "split": ref.split, "seed": seed,
              "index": i, **truth}
+    if tone is not None:
+        truth["tone_shift"] = tone
     return encode_jpeg(out, truth["photo"]["jpeg_quality"]), cls, truth
 
 
@@ -83,10 +93,11 @@ def write_index(out: Path, n: int) -> int:
     return rows
 
 
-def _write_one(out: Path, i: int, seed: int, size: int, by_set: dict[str, list[BackgroundRef]]) -> None:
+def _write_one(out: Path, i: int, seed: int, size: int, by_set: dict[str, list[BackgroundRef]],
+               tone_shift: float = 0.0) -> None:
     """Render sample ``i`` and write its image, mask and (last, marking it complete) truth JSON atomically."""
     sid = sample_id(i)
-    jpg, cls, truth = make_one(i, seed, size, by_set)
+    jpg, cls, truth = make_one(i, seed, size, by_set, tone_shift)
     atomic_write_bytes(out / "images" / f"{sid}.jpg", jpg)
     write_png(out / "masks" / f"{sid}.png", cls)
     atomic_write_text(out / "truth" / f"{sid}.json", json.dumps(truth, indent=1) + "\n")
@@ -95,27 +106,30 @@ def _write_one(out: Path, i: int, seed: int, size: int, by_set: dict[str, list[B
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(out: str, seed: int, size: int, by_set: dict[str, list[BackgroundRef]]) -> None:
+def _init_worker(out: str, seed: int, size: int, by_set: dict[str, list[BackgroundRef]], tone_shift: float) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-    _WORKER.update(out=Path(out), seed=seed, size=size, by_set=by_set)
+    _WORKER.update(out=Path(out), seed=seed, size=size, by_set=by_set, tone_shift=tone_shift)
 
 
 def _write_in_worker(i: int) -> int:
     w = _WORKER
-    _write_one(w["out"], i, w["seed"], w["size"], w["by_set"])
+    _write_one(w["out"], i, w["seed"], w["size"], w["by_set"], w["tone_shift"])
     return i
 
 
 def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: int = 384,
              sets: tuple[str, ...] | list[str] = (), split: str = "all", progress: bool = True,
-             workers: int = 1) -> dict[str, Any]:
+             workers: int = 1, tone_shift: float = 0.0) -> dict[str, Any]:
     """Write (or complete) a dataset folder; returns ``{"written", "skipped", "seconds", "samples_per_s"}``.
 
     ``workers > 1`` renders in that many spawned processes; since sample ``i`` depends only on ``(seed, i)`` and
-    the settings, the folder is byte-identical to a one-process run.
+    the settings, the folder is byte-identical to a one-process run. ``tone_shift`` (0-1): share of samples whose
+    background skin is first darkened to a brown / dark ITA (:func:`vitiseg.synth.backgrounds.shift_skin_tone`).
     """
+    if not 0.0 <= tone_shift <= 1.0:
+        raise ValueError(f"tone_shift must be in [0, 1], got {tone_shift}")
     out = Path(out)
     refs = list_backgrounds(skin_root, tuple(sets)) if sets else list_backgrounds(skin_root)
     if split != "all":
@@ -127,10 +141,13 @@ def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: in
         raise ValueError(f"no backgrounds for sets={list(sets) or 'default'} split={split} under {skin_root}")
     settings = {"seed": int(seed), "size": int(size), "sets": sorted(by_set), "split": split,
                 "generator": f"vitiseg.synth.dataset {GENERATOR_VERSION}"}
+    if tone_shift > 0:  # recorded only when used, so folders made before the option still resume
+        settings["tone_shift"] = float(tone_shift)
     meta_path = out / "dataset.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text(encoding="utf-8"))
-        if {k: old.get(k) for k in settings} != settings:
+        keys = set(settings) | {"tone_shift"}
+        if {k: old.get(k) for k in keys} != {k: settings.get(k) for k in keys}:
             raise ValueError(f"{out} was generated with other settings {old}; use another --out or the same settings")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(meta_path, json.dumps(settings, indent=2) + "\n")
@@ -141,13 +158,13 @@ def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: in
     bar = tqdm(total=len(todo), desc="synth dataset", unit="img", disable=not progress)
     if workers <= 1 or len(todo) < 2:
         for i in todo:
-            _write_one(out, i, seed, size, by_set)
+            _write_one(out, i, seed, size, by_set, tone_shift)
             written += 1
             bar.update()
     else:
         ctx = get_context("spawn")
         chunk = max(1, min(64, len(todo) // (workers * 8)))
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(out), seed, size, by_set)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(out), seed, size, by_set, tone_shift)) as pool:
             for _ in pool.imap_unordered(_write_in_worker, todo, chunksize=chunk):
                 written += 1
                 bar.update()
