@@ -263,3 +263,31 @@ def test_non_responder_imputation_worked_by_hand(table):
     b = row(table, "baseline")
     assert b["f_vasi50_nri_n"] is None and b["t_vasi50_nri_k"] is None
     assert "responders_nri" in table.to_json_dict()["conventions"]
+
+
+def test_region_table_worked_by_hand():
+    visits = pd.DataFrame({"patient_id": ["A", "A", "B", "B", "C", "C"],
+                           "visit_id": ["baseline", "week12"] * 3, "visit_index": ["0", "1"] * 3})
+    rows = []
+    face = {"A": (0.30, 0.15), "B": (0.10, 0.10), "C": (0.20, 0.02)}
+    hands = {"A": (0.05, 0.04), "B": (0.08, None), "C": (0.00, 0.01)}  # B's week-12 hands not assessed
+    for region, vals in (("face", face), ("hands", hands)):
+        for pid, (b, w) in vals.items():
+            rows.append({"patient_id": pid, "visit_id": "baseline", "region": region, "fraction": str(b),
+                         "assessed": "True"})
+            rows.append({"patient_id": pid, "visit_id": "week12", "region": region,
+                         "fraction": "" if w is None else str(w), "assessed": str(w is not None)})
+    table = cohort.cohort_table(visits)
+    rt = cohort.region_table(pd.DataFrame(rows), visits, table)
+    assert list(rt["region"]) == ["face", "face", "hands", "hands"]
+    fb, fw = rt.iloc[0], rt.iloc[1]
+    assert (fb["n"], fb["median_pct"], fb["q1_pct"], fb["q3_pct"]) == (3, pytest.approx(20.0), pytest.approx(15.0),
+                                                                        pytest.approx(25.0))
+    assert pd.isna(fb["n_paired"]) and pd.isna(fb["p"])
+    d = np.array([15 - 30, 10 - 10, 2 - 20], float)
+    assert fw["n"] == 3 and fw["median_pct"] == pytest.approx(10.0) and fw["n_paired"] == 3
+    assert (fw["change_pp_median"], fw["change_pp_q1"], fw["change_pp_q3"]) == pytest.approx(q(list(d)))
+    assert fw["p"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    hw = rt.iloc[3]
+    assert hw["n"] == 2 and hw["n_paired"] == 2
+    assert hw["change_pp_median"] == pytest.approx(0.0)  # A -1 pp, C +1 pp

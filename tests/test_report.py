@@ -328,3 +328,31 @@ def test_patient_with_baseline_only(tmp_path):
     rows = read_tables(page).tables["cohort-table"]
     assert rows[2][1:3] == ["11 (11)", "0"] and rows[3][1:3] == ["10 (11)", "1"]
     assert rows[3][4:] == expected_week12_row()[4:]  # P11 has no follow-up: statistics unchanged
+
+
+def test_region_table_in_report_and_csv(tmp_path):
+    visits = make_visits()
+    out = make_run_folder(tmp_path / "run", visits)
+    rows = []
+    for v in visits.itertuples(index=False):
+        f = "" if v.f_vasi == "" else str(float(v.f_vasi) / 3)  # face fraction = F-VASI / 3 hand units
+        rows.append({"patient_id": v.patient_id, "visit_id": v.visit_id, "region": "face", "fraction": f,
+                     "assessed": str(f != "")})
+        rows.append({"patient_id": v.patient_id, "visit_id": v.visit_id, "region": "hands", "fraction": "0.25",
+                     "assessed": "True"})
+    pd.DataFrame(rows).to_csv(out / "regions.csv", index=False)
+    report.build_report(out)
+    csv = pd.read_csv(out / "cohort_regions.csv")
+    assert list(csv["region"].unique()) == ["face", "hands"] and len(csv) == 6
+    t = read_tables((out / "report.html").read_text(encoding="utf-8")).tables["region-table"]
+    fb = np.array([1.0, 2.0, 0.5, 1.6, 0.8, 2.4, 1.2, 0.0, 1.0, 3.0]) / 3 * 100
+    fw = np.array([0.4, 1.5, 0.5, 0.4, 0.9, 1.2, 0.0, 0.1, 2.1]) / 3 * 100  # P07 unscored at week 12
+    d = fw - np.delete(fb, 6)
+    assert t[1] == ["face", "baseline", "10", mi(fb, 1), "", "", ""]
+    assert t[2] == ["face", "week12", "9", mi(fw, 1), "9", mi(d, 1), pfmt(stats.wilcoxon(d).pvalue)]
+    assert t[5] == ["hands", "week12", "10", mi(np.full(10, 25.0), 1), "10", mi(np.zeros(10), 1), "\u2014"]
+
+
+def test_number_format_has_no_negative_zero():
+    assert report.fmt(-0.02, 1) == "0.0" and report.fmt(-0.06, 1) == "-0.1" and report.fmt(None) == "\u2014"
+    assert report.fmt_median_iqr(-0.02, -0.3, 0.0, 1) == "0.0 (-0.3 to 0.0)"

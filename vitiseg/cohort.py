@@ -377,3 +377,52 @@ def cohort_table(
         table.rows.append(row)
     return table
 
+
+REGION_COLUMNS = ["region", "visit", "order", "n", "median_pct", "q1_pct", "q3_pct", "n_paired", "change_pp_median",
+                  "change_pp_q1", "change_pp_q3", "p"]
+
+
+def region_table(regions: pd.DataFrame, visits: pd.DataFrame, table: CohortTable) -> pd.DataFrame:
+    """Depigmented share of skin per body region and visit group (``OUT/cohort_regions.csv``).
+
+    ``regions``: a run folder's regions.csv (``patient_id``, ``visit_id``, ``region``, ``fraction`` in [0, 1],
+    ``assessed``); only assessed regions count. ``visits``: its visits.csv (for ``visit_index``); ``table``: the
+    :func:`cohort_table` of the same run, whose visit grouping is reused. Per region and visit: n, median (IQR) of
+    the depigmented share in percent, and for follow-up visits the paired change from the patient's baseline in
+    percentage points (median, IQR) with its two-sided Wilcoxon signed-rank P (same rules as the cohort table).
+    Regions are listed in the order they first appear in ``regions``.
+    """
+    need = {"patient_id", "visit_id", "region", "fraction"}
+    if not need <= set(regions.columns):
+        raise ValueError(f"regions table is missing column(s) {sorted(need - set(regions.columns))}")
+    v = prepare_visits(visits)[["patient_id", "visit_id", "visit_index"]]
+    r = regions.copy()
+    r["patient_id"] = r["patient_id"].astype(str)
+    r["visit_id"] = r["visit_id"].astype(str)
+    r["fraction"] = pd.to_numeric(r["fraction"], errors="coerce").astype(float)
+    if "assessed" in r.columns:
+        r = r[r["assessed"].map(_to_bool)]
+    r = r.merge(v, on=["patient_id", "visit_id"], how="inner")
+    r["_group"] = r["visit_id"] if table.mode == "visit_id" else r["visit_index"].astype(str)
+    rows: list[dict[str, Any]] = []
+    for region in dict.fromkeys(r["region"].astype(str)):
+        rr = r[r["region"].astype(str) == region]
+        base = rr[rr["visit_index"] == 0].drop_duplicates("patient_id").set_index("patient_id")["fraction"]
+        for order, g in enumerate(table.groups):
+            cur = rr[rr["_group"] == g].drop_duplicates("patient_id").set_index("patient_id")["fraction"]
+            s = summarise(100.0 * cur.values)
+            row: dict[str, Any] = {"region": region, "visit": g, "order": order, "n": s["n"], "median_pct": s["median"],
+                                   "q1_pct": s["q1"], "q3_pct": s["q3"], "n_paired": None, "change_pp_median": None,
+                                   "change_pp_q1": None, "change_pp_q3": None, "p": None}
+            if order > 0:
+                paired = pd.concat([base.rename("b"), cur.rename("v")], axis=1, join="inner").dropna()
+                d = 100.0 * (paired["v"] - paired["b"]).values
+                ds = summarise(d)
+                row.update({"n_paired": ds["n"], "change_pp_median": ds["median"], "change_pp_q1": ds["q1"],
+                            "change_pp_q3": ds["q3"], "p": wilcoxon_p(d)})
+            rows.append(row)
+    df = pd.DataFrame(rows, columns=REGION_COLUMNS)
+    for c in ("order", "n", "n_paired"):
+        df[c] = pd.array([None if x is None or x != x else int(x) for x in df[c]], dtype="Int64")
+    return df
+

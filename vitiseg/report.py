@@ -109,7 +109,10 @@ def fmt(x: Any, digits: int = 2) -> str:
         v = float(x)
     except (TypeError, ValueError):
         return DASH
-    return DASH if not math.isfinite(v) else f"{v:.{digits}f}"
+    if not math.isfinite(v):
+        return DASH
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0" for tiny negatives
 
 
 def fmt_median_iqr(med: Any, q1: Any, q3: Any, digits: int = 2) -> str:
@@ -353,6 +356,33 @@ def _cohort_section(table: cohort_mod.CohortTable, fig_src: str) -> str:
     )
 
 
+def _region_section(regions: pd.DataFrame | None, mode: str) -> str:
+    """Per body region and visit: depigmented share of skin and its paired change from baseline."""
+    if regions is None or regions.empty:
+        return ("<section id='regions'><h2>Body regions</h2>"
+                "<p class='note'>No regions.csv in the run folder.</p></section>")
+    body = []
+    for r in regions.to_dict("records"):
+        cls = " class='base'" if r["order"] == 0 else ""
+        body.append(
+            f"<tr{cls}><td class='l'>{esc(r['region'])}</td><td class='l'>{esc(_group_label(r['visit'], mode))}</td>"
+            f"<td>{esc(r['n'])}</td><td>{fmt_median_iqr(r['median_pct'], r['q1_pct'], r['q3_pct'], 1)}</td>"
+            f"<td>{esc(r['n_paired']) if r['order'] else ''}</td>"
+            f"<td>{fmt_median_iqr(r['change_pp_median'], r['change_pp_q1'], r['change_pp_q3'], 1) if r['order'] else ''}"
+            f"</td><td>{fmt_p(r['p']) if r['order'] else ''}</td></tr>"
+        )
+    return (
+        "<section id='regions'><h2>Body regions</h2>"
+        "<p class='note'>Depigmented share of the skin in each region's photos (percent; facial area for the face), "
+        "median (IQR) over patients; change = visit − baseline in percentage points, paired within patient, "
+        "with its two-sided Wilcoxon signed-rank P. Also in cohort_regions.csv.</p>"
+        "<div class='scroll'><table class='data' id='region-table'><thead><tr><th class='l'>Region</th>"
+        "<th class='l'>Visit</th><th>n</th><th>Depigmented %<br>median (IQR)</th><th>Paired n</th>"
+        "<th>Change, pp<br>median (IQR)</th><th>P</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div></section>"
+    )
+
+
 def _pro_section(table: cohort_mod.CohortTable) -> str:
     if not table.pro_columns:
         return ("<section id='pro'><h2>Patient-reported outcomes</h2>"
@@ -507,13 +537,15 @@ def _conventions_section() -> str:
 
 
 def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None, run: dict[str, Any],
-                table: cohort_mod.CohortTable, images: str = "embed", thumb_px: int = 320) -> str:
-    """The report page as a string. ``visits``: typed visits table (:func:`vitiseg.cohort.prepare_visits`)."""
+                table: cohort_mod.CohortTable, images: str = "embed", thumb_px: int = 320,
+                regions: pd.DataFrame | None = None) -> str:
+    """The report page as a string. ``visits``: typed visits table (:func:`vitiseg.cohort.prepare_visits`);
+    ``regions``: :func:`vitiseg.cohort.region_table` (None: no region section data)."""
     title = f"vitiseg cohort report \u2014 {out_dir.name}"
     fig_src = data_uri(cohort_figure(visits, table), "image/png")
     patients = sorted(visits["patient_id"].unique(), key=cohort_mod._natural_key)
     nav_p = " ".join(f"<a href='#patient-{i}'>{esc(p)}</a>" for i, p in enumerate(patients))
-    sections = [_cohort_section(table, fig_src), _pro_section(table),
+    sections = [_cohort_section(table, fig_src), _region_section(regions, table.mode), _pro_section(table),
                 "<section id='patients'><h2>Patients</h2>"
                 f"<p class='note jump'>Jump to: {nav_p}</p>"]
     for i, p in enumerate(tqdm(patients, desc="report", unit="patient", disable=len(patients) < 20)):
@@ -532,7 +564,8 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
         f"<header><h1>{esc(title)}</h1><p class='meta'>Generated {esc(generated)}"
         f"{meta}</p>"
-        "<nav><a href='#cohort'>Cohort table</a><a href='#pro'>Patient-reported outcomes</a>"
+        "<nav><a href='#cohort'>Cohort table</a><a href='#regions'>Body regions</a>"
+        "<a href='#pro'>Patient-reported outcomes</a>"
         "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a>"
         "<a href='#conventions'>Conventions</a></nav></header>"
         + "".join(sections)
@@ -543,7 +576,8 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
 
 def build_report(out_dir: str | Path, *, images: str = "embed", group_by: cohort_mod.GroupBy = "auto",
                  include_partial_tvasi: bool = False, thumb_px: int = 320) -> Path:
-    """Write ``OUT/report.html``, ``OUT/cohort.csv`` and ``OUT/cohort.json`` for a run folder; returns the HTML path.
+    """Write ``OUT/report.html``, ``OUT/cohort.csv``, ``OUT/cohort.json`` and (with regions.csv) ``OUT/cohort_regions.csv``
+    for a run folder; returns the HTML path.
 
     Raises FileNotFoundError when ``OUT/visits.csv`` is absent and ValueError for a malformed visits table.
     """
@@ -567,7 +601,12 @@ def build_report(out_dir: str | Path, *, images: str = "embed", group_by: cohort
     frame = table.to_frame()
     atomic_write_text(out / "cohort.csv", frame.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out / "cohort.json", json.dumps(table.to_json_dict(), indent=2, allow_nan=False) + "\n")
-    page = render_html(out, visits, photos, run, table, images=images, thumb_px=thumb_px)
+    regions = None
+    if (out / "regions.csv").is_file():
+        raw_regions = pd.read_csv(out / "regions.csv", dtype=str, keep_default_na=False)
+        regions = cohort_mod.region_table(raw_regions, visits, table)
+        atomic_write_text(out / "cohort_regions.csv", regions.to_csv(index=False, lineterminator="\n"))
+    page = render_html(out, visits, photos, run, table, images=images, thumb_px=thumb_px, regions=regions)
     html_path = out / "report.html"
     atomic_write_text(html_path, page)
     log.info("report: %s (%.1f MB); cohort table: %s", html_path, len(page.encode()) / 1e6, out / "cohort.csv")
