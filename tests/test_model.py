@@ -200,3 +200,18 @@ def test_shipped_model_loads_if_present():
     assert seg.identity["sha256"] == sha256_file(d / "model.safetensors")
     out = seg.predict(np.full((240, 320, 3), 128, np.uint8))
     assert out.shape == (240, 320) and set(np.unique(out)) <= {0, 1, 2}
+
+
+def test_ambiguity_map_matches_probabilities(artifact):
+    d, _, _ = artifact
+    seg = UNetSegmenter.load(d, device="cpu")
+    rng = np.random.default_rng(4)
+    for shape in [(200, 300), (97, 61)]:
+        img = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+        classes, amb = seg.predict_with_ambiguity(img)
+        assert np.array_equal(classes, seg.predict(img))  # same classes as the plain prediction
+        p = seg.predict_probs(img)
+        ratio = p[2] / np.maximum(p[1] + p[2], 1e-12)
+        expected = (classes >= 1) & (ratio > 0.25) & (ratio < 0.75)
+        assert amb.dtype == bool and amb.shape == shape and np.array_equal(amb, expected)
+        assert not (amb & (classes == 0)).any()

@@ -252,3 +252,21 @@ def test_segment_command_writes_full_resolution_masks(tmp_path: Path) -> None:
     mtime = (out / "a.png").stat().st_mtime_ns
     cli_main(["segment", str(src), "--out", str(out), "--model", "classical", "--normalise", "none"])
     assert (out / "a.png").stat().st_mtime_ns == mtime  # resumed, not redone
+
+
+class _AmbiguousKeySegmenter(KeySegmenter):
+    """Key segmenter that calls every depigmented pixel ambiguous: uncertain_share must equal the fraction."""
+
+    def predict_with_ambiguity(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = self.predict(rgb)
+        return c, c == 2
+
+
+def test_uncertain_share_of_segmenters_with_an_ambiguity_map(visits_dir: Path, tmp_path: Path) -> None:
+    pipeline.run(visits_dir, tmp_path / "amb", CFG, segmenter=_AmbiguousKeySegmenter(), progress=False)
+    ph = pd.read_csv(tmp_path / "amb" / "photos.csv")
+    ok = ph[ph["status"] == "ok"]
+    assert len(ok) and np.allclose(ok["uncertain_share"], ok["fraction"], atol=1e-6)
+    _run(visits_dir, tmp_path / "plain")
+    plain = pd.read_csv(tmp_path / "plain" / "photos.csv")
+    assert plain["uncertain_share"].isna().all()  # no ambiguity map (classical, test doubles): left empty

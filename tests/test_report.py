@@ -356,3 +356,14 @@ def test_region_table_in_report_and_csv(tmp_path):
 def test_number_format_has_no_negative_zero():
     assert report.fmt(-0.02, 1) == "0.0" and report.fmt(-0.06, 1) == "-0.1" and report.fmt(None) == "\u2014"
     assert report.fmt_median_iqr(-0.02, -0.3, 0.0, 1) == "0.0 (-0.3 to 0.0)"
+
+
+def test_uncertain_segmentation_is_flagged():
+    base = {"patient_id": "P1", "visit_id": "v1", "region": "trunk", "view": "", "path": "P1/v1/trunk.jpg",
+            "status": "ok", "error": "", "face_area_status": "", "skin_px": "50000", "width": "400", "height": "300"}
+    photos = pd.DataFrame([{**base, "uncertain_share": "0.07"},
+                           {**base, "path": "P1/v1/trunk_2.jpg", "uncertain_share": "0.049"},
+                           {**base, "path": "P1/v1/trunk_3.jpg", "uncertain_share": ""}])
+    q = report.quality_issues(photos)
+    assert list(q["path"]) == ["P1/v1/trunk.jpg"] and q.iloc[0]["severity"] == "warning"
+    assert "7.0% of the measured skin" in q.iloc[0]["issue"]

@@ -181,6 +181,9 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+AMBIGUOUS_LOW, AMBIGUOUS_HIGH = 0.25, 0.75  # depigmented-share band of "uncertain" skin pixels
+
+
 def decode_probs(probs: np.ndarray, depigmented_threshold: float = 0.5) -> np.ndarray:
     """``(3, H, W) float`` class probabilities -> ``(H, W) uint8`` classes (hierarchical rule, see module doc)."""
     p0, p1, p2 = probs[0], probs[1], probs[2]
@@ -304,6 +307,18 @@ class UNetSegmenter:
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """``(H, W, 3) uint8`` RGB, already colour-normalised -> ``(H, W) uint8`` classes {0, 1, 2}."""
         return self.predict_batch([rgb])[0]
+
+    def predict_with_ambiguity(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Classes (identical to :meth:`predict`) and an ``(H, W) bool`` map of *ambiguous* skin pixels: classified
+        skin whose depigmented share P(depig) / (P(skin) + P(depig)) lies strictly between 0.25 and 0.75.
+
+        On held-out synthetic photos, those with >= 5 % of their skin ambiguous had a depigmented-fraction error of
+        13.7 pp on average (val split; 11.1-26 pp on the test split) against 4.2-6.4 pp below (see the model card).
+        """
+        probs = self.predict_probs(rgb)
+        classes = decode_probs(probs, self.cfg.depigmented_threshold)
+        ratio = probs[2] / np.maximum(probs[1] + probs[2], 1e-12)
+        return classes, (classes >= 1) & (ratio > AMBIGUOUS_LOW) & (ratio < AMBIGUOUS_HIGH)
 
     def predict_batch(self, rgbs: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
         """Several photos of any sizes; those with the same working shape share a forward pass.

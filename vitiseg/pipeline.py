@@ -46,10 +46,11 @@ from .visits import longitudinal
 
 log = logging.getLogger(__name__)
 
-RECORD_VERSION = 2  # 2: photos with an ICC profile are converted to sRGB on reading
+RECORD_VERSION = 3  # 2: ICC profiles converted to sRGB on reading; 3: uncertain_share column
 PHOTO_COLUMNS = [
     "patient_id", "visit_id", "region", "view", "path", "sha256", "width", "height", "skin_px", "depigmented_px",
-    "fraction", "vasi_level", "face_area_status", "status", "error", "mask", "overlay", "face_area",
+    "fraction", "vasi_level", "uncertain_share", "face_area_status", "status", "error", "mask", "overlay",
+    "face_area",
 ]
 REGION_COLUMNS = [
     "patient_id", "visit_id", "region", "tvasi_region", "hand_units", "n_photos", "skin_px", "depigmented_px",
@@ -162,7 +163,11 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
         norm = normalise(rgb, cfg.normalise)
         timings["normalise"] = clock() - t
         t = clock()
-        classes = ctx.segmenter.predict(norm)
+        ambiguous = None
+        if hasattr(ctx.segmenter, "predict_with_ambiguity"):  # U-Net: also the skin pixels near its threshold
+            classes, ambiguous = ctx.segmenter.predict_with_ambiguity(norm)
+        else:
+            classes = ctx.segmenter.predict(norm)
         timings["segment"] = clock() - t
         area = None
         t = clock()
@@ -198,6 +203,9 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
                        cfg.outputs.jpeg_quality)
             row["overlay"] = ov_rel
         timings["write"] = clock() - t
+        if ambiguous is not None:  # share of the measured skin (facial area for the face) near the threshold
+            measured = ambiguous if area is None else ambiguous & area
+            row["uncertain_share"] = round(float(measured.sum()) / skin_px, 6)
         row.update(mask=mask_rel, skin_px=skin_px, depigmented_px=depig_px, fraction=frac,
                    vasi_level=score_mod.vasi_level(frac), status="ok", error="")
     except (ImageReadError, ValueError, OSError) as exc:
