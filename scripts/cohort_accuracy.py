@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 REGION_COLUMNS = ["face", "neck", "hands", "upper_limbs", "trunk", "lower_limbs", "feet"]
 
 
@@ -69,7 +71,35 @@ def compare(truth_dir: Path, run_dir: Path) -> dict:
             e = 100.0 * (j["fraction"] - j[f"frac_{r}"])
             rows[r] = {"n": int(len(j)), "mae_pp": float(e.abs().mean()), "bias_pp": float(e.mean())}
     out["region_fraction_error"] = rows
+    out["uncertainty_flag"] = _flag_check(run_dir / "photos.csv", tv)
     return out
+
+
+def _flag_check(photos_csv: Path, tv: pd.DataFrame) -> dict:
+    """Per-photo fraction error of photos flagged uncertain (uncertain_share >= the report's cut) vs the others.
+
+    Each photo is compared with its visit's true fraction for its region (exact when a region has one photo, as in
+    the synthetic cohorts)."""
+    from vitiseg.report import UNCERTAIN_SHARE_WARN
+
+    if not photos_csv.is_file():
+        return {}
+    ph = pd.read_csv(photos_csv, dtype={"patient_id": str, "visit_id": str})
+    if "uncertain_share" not in ph.columns:
+        return {}
+    long = tv.melt(id_vars=["patient_id", "visit_id"], value_vars=[f"frac_{r}" for r in REGION_COLUMNS
+                                                                    if f"frac_{r}" in tv.columns],
+                   var_name="region", value_name="true_fraction")
+    long["region"] = long["region"].str[len("frac_"):]
+    j = ph.merge(long, on=["patient_id", "visit_id", "region"]).dropna(subset=["fraction", "true_fraction",
+                                                                                "uncertain_share"])
+    err = 100.0 * (j["fraction"] - j["true_fraction"]).abs()
+    flag = j["uncertain_share"] >= UNCERTAIN_SHARE_WARN
+    res = {"cut": UNCERTAIN_SHARE_WARN}
+    for name, m in (("flagged", flag), ("not_flagged", ~flag)):
+        res[name] = {"n": int(m.sum()), "mae_pp": float(err[m].mean()) if m.any() else float("nan"),
+                     "over_10pp_pct": float(100.0 * (err[m] > 10).mean()) if m.any() else float("nan")}
+    return res
 
 
 def _chain(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -105,6 +135,13 @@ def table(res: dict) -> str:
     lines += ["", "| region | n | fraction MAE (pp) | bias (pp) |", "|---|---|---|---|"]
     for r, d in res["region_fraction_error"].items():
         lines.append(f"| {r} | {d['n']} | {d['mae_pp']:.2f} | {d['bias_pp']:+.2f} |")
+    u = res.get("uncertainty_flag") or {}
+    if u:
+        lines += ["", f"| photos (uncertain_share >= {u['cut']:.2f}) | n | fraction MAE (pp) | error > 10 pp |",
+                  "|---|---|---|---|"]
+        for name in ("flagged", "not_flagged"):
+            d = u[name]
+            lines.append(f"| {name.replace('_', ' ')} | {d['n']} | {d['mae_pp']:.2f} | {d['over_10pp_pct']:.0f} % |")
     return "\n".join(lines)
 
 

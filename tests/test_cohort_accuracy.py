@@ -41,7 +41,17 @@ def test_cohort_accuracy_exact(tmp_path):
     _write(run, "regions.csv", ["patient_id", "visit_id", "region", "fraction"],
            [[p, v, r, f + 0.01] for p, v, f in [("P1", "baseline", 0.10), ("P1", "week12", 0.05),
                                                ("P2", "baseline", 0.20), ("P2", "week12", 0.20)] for r in REGIONS])
+    # photos: trunk of P1 baseline flagged (share 0.08, error 20 pp); the others not flagged (error 1 pp)
+    photos = [[p, v, r, f + (0.20 if (p, v, r) == ("P1", "baseline", "trunk") else 0.01),
+               0.08 if (p, v, r) == ("P1", "baseline", "trunk") else 0.01]
+              for p, v, f in [("P1", "baseline", 0.10), ("P1", "week12", 0.05), ("P2", "baseline", 0.20),
+                              ("P2", "week12", 0.20)] for r in REGIONS]
+    _write(run, "photos.csv", ["patient_id", "visit_id", "region", "fraction", "uncertain_share"], photos)
     res = ca.compare(truth, run)
+    u = res["uncertainty_flag"]
+    assert (u["flagged"]["n"], u["not_flagged"]["n"]) == (1, 27)
+    assert u["flagged"]["mae_pp"] == pytest.approx(20.0) and u["not_flagged"]["mae_pp"] == pytest.approx(1.0)
+    assert (u["flagged"]["over_10pp_pct"], u["not_flagged"]["over_10pp_pct"]) == (100.0, 0.0)
     assert res["n_visits_scored"] == 4
     f = res["per_visit_error"]["f_vasi"]
     assert f["mae"] == pytest.approx(0.1) and f["bias"] == pytest.approx(0.1) and f["pearson_r"] == pytest.approx(1.0)
