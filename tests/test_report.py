@@ -367,3 +367,15 @@ def test_uncertain_segmentation_is_flagged():
     q = report.quality_issues(photos)
     assert list(q["path"]) == ["P1/v1/trunk.jpg"] and q.iloc[0]["severity"] == "warning"
     assert "7.0% of the measured skin" in q.iloc[0]["issue"]
+
+
+def test_uncertain_photo_is_marked_under_its_overlay(tmp_path):
+    out = make_run_folder(tmp_path / "run", make_visits())
+    ph = pd.read_csv(out / "photos.csv", dtype=str, keep_default_na=False)
+    ph["uncertain_share"] = "0.01"
+    ph.loc[(ph["patient_id"] == "P01") & (ph["visit_id"] == "baseline") & (ph["region"] == "hands"),
+           "uncertain_share"] = "0.07"
+    ph.to_csv(out / "photos.csv", index=False)
+    page = report.build_report(out).read_text(encoding="utf-8")
+    assert page.count("uncertain: 7.0% of skin near threshold") == 1
+    assert page.count("uncertain segmentation: 7.0% of the measured skin") == 1  # and in the quality list

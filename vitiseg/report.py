@@ -490,6 +490,12 @@ def _overlay_cell(row: pd.Series | None, out_dir: Path, images: str, thumb_px: i
     except ValueError:
         frac = ""
     cap = f"<div class='cap'>{esc(frac)}</div>" if frac else ""
+    try:
+        unc = float(row.get("uncertain_share", "") or "nan")
+    except ValueError:
+        unc = float("nan")
+    if math.isfinite(unc) and unc >= UNCERTAIN_SHARE_WARN:
+        cap += f"<div class='cap bad'>uncertain: {100 * unc:.1f}% of skin near threshold</div>"
     if src is None:
         return f"<td><div class='missing'>{esc(problem)}</div>{cap}</td>"
     return (f"<td><img class='overlay' alt='overlay {esc(row.get('path', ''))}' src='{esc(src)}'>"
