@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tempfile
 import warnings
-from pathlib import Path
-
-import logging
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
