@@ -78,6 +78,8 @@ def _reuse(d: Path, seg: Any, ids: list[str], max_images: int | None) -> dict[st
         return None
     if len(rows) != len(want) and not max_images:
         return None
+    if s.get("mask_kind") != "skin" and "errors" not in s.get("metrics", {}).get("depigmented", {}):
+        return None  # written before the error breakdown existed
     return {**s, "rows": rows}
 
 
@@ -125,6 +127,12 @@ def _gap(m: dict | None, key: str) -> Any:
     return (m or {}).get(key)
 
 
+def _pct(x: float | None) -> str:
+    if x is None:
+        raise TypeError("no value")  # -> "n/a" in the table
+    return f"{100 * x:.0f} %"
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     tags = list(results)
     head = "| Metric | " + " | ".join(tags) + " | Target |"
@@ -154,9 +162,19 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     row("Fraction bias (pred - true, pp) / slope / Pearson r, synthetic test",
         lambda r: f"{100 * r['synth_test']['fraction']['mean_signed_error']:+.1f} / "
                   f"{_f(r['synth_test']['fraction']['slope'], 2)} / {_f(r['synth_test']['fraction']['pearson_r'], 2)}")
+    row("Missed depigmented pixels: share > 2 px inside a true lesion / share called healthy skin, synthetic test",
+        lambda r: f"{_pct(r['synth_test']['depigmented']['errors']['fn_core_share'])} / "
+                  f"{_pct(r['synth_test']['depigmented']['errors']['fn_as_skin_share'])}")
+    row("False-positive pixels > 2 px from any true lesion (share), synthetic test",
+        lambda r: _pct(r["synth_test"]["depigmented"]["errors"]["fp_far_share"]))
+    row("True lesions (8-connected) with no predicted pixel / predicted ones touching none, synthetic test",
+        lambda r: f"{_pct(r['synth_test']['depigmented']['errors']['lesions_missed_share'])} / "
+                  f"{_pct(r['synth_test']['depigmented']['errors']['lesions_false_share'])}")
     row(f"Depigmented Dice, real polygon val split (pooled, n={n_real})",
         lambda r: _f(r["real_val"]["depigmented"]["pooled_dice"]), f">= {TARGETS['real']}")
     row("Depigmented IoU, real polygon val split (pooled)", lambda r: _f(r["real_val"]["depigmented"]["pooled_iou"]))
+    row("Missed lesion pixels > 2 px inside a polygon (share), real val",
+        lambda r: _pct(r["real_val"]["depigmented"]["errors"]["fn_core_share"]))
     row(f"Skin Dice, held-out skin photos (pooled, n={n_skin})",
         lambda r: _f(r["skin_test_all"]["skin"]["pooled_dice"]), f">= {TARGETS['skin']}")
     for short in SKIN_SETS:

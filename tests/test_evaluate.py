@@ -54,6 +54,39 @@ def test_image_metrics_classes_exact():
     assert r["fraction_abs_err"] == pytest.approx(0.0)
 
 
+def test_error_breakdown_exact():
+    # 20x20 skin; true lesions A = rows/cols 2..8 and B = rows/cols 12..18 (7x7 = 49 px each)
+    gt = np.ones((20, 20), np.uint8)
+    gt[2:9, 2:9] = 2
+    gt[12:19, 12:19] = 2
+    pred = np.ones((20, 20), np.uint8)
+    pred[3:8, 3:8] = 2  # A drawn 1 px tight: 25 TP
+    pred[5, 8:10] = 2  # reaches A's border (1 TP) and 1 px beyond it (FP at 1 px: edge)
+    pred[0:2, 17:19] = 2  # a 2x2 false alarm far from both lesions
+    pred[14:17, 14:17] = 0  # B missed: its 3x3 centre called background, the rest skin
+    r = ev.image_metrics(pred, gt, "classes")
+    assert (r["depig_tp"], r["depig_fp"], r["depig_fn"]) == (26, 5, 72)
+    # A: 23 FN, all on its outer ring (1 px from the border); B: rings at 1 and 2 px (24 + 16) are edge, the rings at
+    # 3 px (8) and the centre (1) are core
+    assert (r["depig_fn_edge"], r["depig_fn_core"]) == (23 + 40, 9)
+    assert (r["depig_fp_edge"], r["depig_fp_far"]) == (1, 4)
+    assert (r["depig_fn_as_skin"], r["depig_fn_as_bg"]) == (63, 9)
+    assert (r["depig_lesions_true"], r["depig_lesions_missed"]) == (2, 1)
+    assert (r["depig_lesions_pred"], r["depig_lesions_false"]) == (2, 1)
+    # a lesion-free image: every false positive is "far", no lesion to miss
+    r0 = ev.image_metrics(pred, np.ones((20, 20), np.uint8), "classes")
+    assert (r0["depig_fp_edge"], r0["depig_fp_far"], r0["depig_lesions_true"]) == (0, 31, 0)
+    assert r0["depig_lesions_false"] == 2
+    s = ev.summarise([r, r0], "classes")["depigmented"]["errors"]
+    assert s["counts"]["fn_core"] == 9 and s["fn_core_share"] == pytest.approx(9 / 72)
+    assert s["fp_far_share"] == pytest.approx(35 / 36) and s["fn_as_bg_share"] == pytest.approx(9 / 72)
+    assert s["lesions_missed_share"] == pytest.approx(1 / 2) and s["lesions_false_share"] == pytest.approx(3 / 4)
+    # coarse polygon masks: the same breakdown without the skin/background split of the misses
+    rl = ev.image_metrics(pred, np.where(gt == 2, 255, 0).astype(np.uint8), "lesion")
+    assert rl["depig_fn_core"] == 9 and "depig_fn_as_bg" not in rl
+    assert "errors" not in ev.summarise([ev.image_metrics(pred, gt * 0, "skin")], "skin").get("depigmented", {})
+
+
 def test_image_metrics_lesion_and_skin_kinds():
     lesion = np.zeros((6, 6), np.uint8)
     lesion[:2, :3] = 255

@@ -98,6 +98,36 @@ def test_partial_loss_ignores_unknown_and_respects_sets():
     assert float(lp) < 1e-3
 
 
+def _one_hot_logits(classes: list[int]) -> torch.Tensor:
+    """(1, 3, 1, W) logits that put probability ~1 on the given class of each pixel."""
+    return torch.stack([torch.tensor([[20.0 if c == k else -20.0 for c in classes]]) for k in range(3)])[None]
+
+
+def test_dice_term_exact_and_tversky_leans_to_recall():
+    # truth: 4 depigmented pixels then 4 skin pixels; "miss" predicts 2 of the 4 lesion pixels (2 FN),
+    # "alarm" predicts all 4 plus 2 skin pixels as depigmented (2 FP)
+    truth = torch.tensor([[[ds.DEPIG_BIT] * 4 + [ds.SKIN_BIT] * 4]], dtype=torch.uint8)
+    miss = _one_hot_logits([2, 2, 1, 1, 1, 1, 1, 1])
+    alarm = _one_hot_logits([2, 2, 2, 2, 2, 2, 1, 1])
+    dice_only = dict(ce_weight=0.0, dice_classes=[2])
+    # soft Dice of class 2 with smoothing 1: 1 - (2*2 + 1) / (2 + 4 + 1) for the miss, 1 - (2*4 + 1) / (6 + 4 + 1)
+    lm, _ = partial_loss(miss, truth, LossConfig(**dice_only))
+    la, _ = partial_loss(alarm, truth, LossConfig(**dice_only))
+    assert float(lm) == pytest.approx(1 - 5 / 7, abs=1e-6) and float(la) == pytest.approx(1 - 9 / 11, abs=1e-6)
+    # fn_weight 0.8: 1 - (2 + .5) / (2 + .8*2 + .5) vs 1 - (4 + .5) / (4 + .2*2 + .5)
+    lm8, _ = partial_loss(miss, truth, LossConfig(fn_weight=0.8, **dice_only))
+    la8, _ = partial_loss(alarm, truth, LossConfig(fn_weight=0.8, **dice_only))
+    assert float(lm8) == pytest.approx(1 - 2.5 / 4.1, abs=1e-6) and float(la8) == pytest.approx(1 - 4.5 / 4.9, abs=1e-6)
+    assert float(lm8) > float(lm) and float(la8) < float(la)
+
+
+def test_default_fn_weight_keeps_run_identity():
+    cfg = load_train_config(REPO / "configs" / "train_unet_mnv2_gpu3.yaml")
+    assert cfg.loss.fn_weight == 0.5
+    tv = cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"fn_weight": 0.7})})
+    assert tv.fingerprint() != cfg.fingerprint()
+
+
 def test_lr_schedule():
     o = _tiny_cfg(Path(".")).optim.model_copy(update={"schedule": "cosine", "warmup_steps": 4, "min_lr": 0.0})
     assert lr_at(0, o) == pytest.approx(o.lr / 4)

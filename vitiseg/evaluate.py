@@ -22,6 +22,12 @@ Metrics (depigmented = class 2; skin = classes 1 and 2):
   reference healthy skin of the colour-normalised photo: ground-truth class 1 (``classes``), ground-truth skin
   (``skin``), or a 3-15 px ring around the lesions (``lesion``, model-independent). Images are split into tertiles of
   ITA (T1 = lowest ITA = darkest); the *gap* is max - min of the pooled Dice over tertiles.
+- **Where the depigmented errors are** (``classes`` and ``lesion`` masks): false negatives within ``EDGE_PX`` (2 px,
+  exact Euclidean distance) of the true lesion border (*edge*, outlines drawn a little tight) versus deeper inside
+  (*core*, lesions or lesion interiors missed); false positives within ``EDGE_PX`` outside a true lesion (*edge*)
+  versus farther away (*far*, false alarms); for ``classes`` masks also what the missed pixels were called (skin or
+  background). Lesions (8-connected components) of the truth with no predicted pixel are *missed*, predicted ones
+  touching no true lesion are *false*. Pooled as shares of all FN / FP pixels and of all lesions.
 
 Writes ``OUT/per_image.csv`` and ``OUT/summary.json``.
 """
@@ -51,6 +57,9 @@ log = logging.getLogger(__name__)
 
 MaskKind = Literal["classes", "lesion", "skin"]
 FRACTION_BINS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.6, 1.0000001)
+EDGE_PX = 2.0  # error breakdown: FN/FP within this distance of the true lesion border count as "edge" errors
+_BREAKDOWN_KEYS = ("fn_edge", "fn_core", "fp_edge", "fp_far", "lesions_true", "lesions_missed", "lesions_pred",
+                   "lesions_false", "fn_as_skin", "fn_as_bg")
 
 
 # ----------------------------------------------------------------------------------------------------- metrics
@@ -95,6 +104,50 @@ def ita_degrees(rgb: np.ndarray, ref: np.ndarray, min_px: int = 50) -> float:
     return math.degrees(math.atan2(L - 50.0, max(b, 1e-6)))  # = atan((L-50)/b) for b > 0; +-90 when b <= 0
 
 
+def _distance_to(mask: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance (px) of every pixel to the nearest ``True`` pixel of ``mask`` (inf if none)."""
+    if not mask.any():
+        return np.full(mask.shape, np.inf, np.float32)
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def _n_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """Number of 8-connected components of a ``(H, W) bool`` mask and the ``int32`` label image (0 = none)."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    return n - 1, labels
+
+
+def error_breakdown(pred: np.ndarray, gt_dep: np.ndarray, pred_classes: np.ndarray | None = None) -> dict[str, int]:
+    """Where the depigmented errors of one image are (see module doc), as pixel and lesion counts.
+
+    ``pred``, ``gt_dep``: ``(H, W) bool`` predicted / true depigmented pixels; ``pred_classes``: the ``(H, W) uint8``
+    0/1/2 prediction, to split the false negatives by what they were called (keys ``fn_as_skin``, ``fn_as_bg``).
+    """
+    fn = gt_dep & ~pred
+    fp = pred & ~gt_dep
+    # inside a lesion: distance to the nearest non-lesion pixel; outside: distance to the nearest lesion pixel
+    fn_edge = int(np.count_nonzero(fn & (_distance_to(~gt_dep) <= EDGE_PX)))
+    fp_edge = int(np.count_nonzero(fp & (_distance_to(gt_dep) <= EDGE_PX)))
+    n_true, lab_true = _n_components(gt_dep)
+    n_pred, lab_pred = _n_components(pred)
+    hit_true = np.unique(lab_true[pred & gt_dep])
+    hit_pred = np.unique(lab_pred[pred & gt_dep])
+    out = {
+        "fn_edge": fn_edge,
+        "fn_core": int(np.count_nonzero(fn)) - fn_edge,
+        "fp_edge": fp_edge,
+        "fp_far": int(np.count_nonzero(fp)) - fp_edge,
+        "lesions_true": n_true,
+        "lesions_missed": n_true - int(np.count_nonzero(hit_true)),
+        "lesions_pred": n_pred,
+        "lesions_false": n_pred - int(np.count_nonzero(hit_pred)),
+    }
+    if pred_classes is not None:
+        out["fn_as_skin"] = int(np.count_nonzero(fn & (pred_classes == 1)))
+        out["fn_as_bg"] = int(np.count_nonzero(fn & (pred_classes == 0)))
+    return out
+
+
 def lesion_ring(lesion: np.ndarray, inner: int = 3, outer: int = 15) -> np.ndarray:
     """Pixels between ``inner`` and ``outer`` px outside a ``(H, W) bool`` lesion mask (healthy-skin reference)."""
     if not lesion.any():
@@ -125,6 +178,9 @@ def image_metrics(pred: np.ndarray, gt: np.ndarray, kind: MaskKind) -> dict[str,
     tp, fp, fn = overlap_counts(pred_dep, gt_dep)
     r.update(depig_tp=tp, depig_fp=fp, depig_fn=fn, gt_has_lesion=bool(gt_dep.any()))
     r["depig_dice"], r["depig_iou"] = dice_iou(tp, fp, fn)
+    if kind != "skin":
+        eb = error_breakdown(pred_dep, gt_dep, pred if kind == "classes" else None)
+        r.update({f"depig_{k}": v for k, v in eb.items()})
     if gt_skin is not None:
         tp, fp, fn = overlap_counts(pred_skin, gt_skin)
         r.update(skin_tp=tp, skin_fp=fp, skin_fn=fn)
@@ -162,7 +218,31 @@ def _pooled(rows: list[dict], prefix: str) -> dict[str, Any] | None:
         out["n_images_with_lesion"] = len(les)
         out["mean_dice_lesion_images"] = float(np.mean([r["depig_dice"] for r in les])) if les else None
         out["n_empty_gt_with_fp"] = sum(1 for r in rs if not r["gt_has_lesion"] and r["depig_fp"] > 0)
+        if all("depig_fn_edge" in r for r in rs):
+            out["errors"] = _pooled_breakdown(rs, fn, fp)
     return out
+
+
+def _pooled_breakdown(rows: list[dict], fn: int, fp: int) -> dict[str, Any]:
+    """Pooled :func:`error_breakdown`: counts, and shares of all FN / FP pixels and of all true / predicted lesions."""
+    keys = [k[len("depig_"):] for k in rows[0] if k.startswith("depig_") and k[len("depig_"):] in _BREAKDOWN_KEYS]
+    tot = {k: int(sum(r[f"depig_{k}"] for r in rows)) for k in keys}
+
+    def share(a: int, b: int) -> float | None:
+        return a / b if b else None
+
+    out: dict[str, Any] = {"edge_px": EDGE_PX, "counts": tot}
+    out["fn_edge_share"] = share(tot["fn_edge"], fn)
+    out["fn_core_share"] = share(tot["fn_core"], fn)
+    out["fp_edge_share"] = share(tot["fp_edge"], fp)
+    out["fp_far_share"] = share(tot["fp_far"], fp)
+    if "fn_as_skin" in tot:
+        out["fn_as_skin_share"] = share(tot["fn_as_skin"], fn)
+        out["fn_as_bg_share"] = share(tot["fn_as_bg"], fn)
+    out["lesions_missed_share"] = share(tot["lesions_missed"], tot["lesions_true"])
+    out["lesions_false_share"] = share(tot["lesions_false"], tot["lesions_pred"])
+    return out
+
 
 
 def fraction_calibration(true: Iterable[float], pred: Iterable[float]) -> dict[str, Any] | None:
@@ -470,6 +550,10 @@ def _json_default(o: Any) -> Any:
     raise TypeError(type(o))
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f} %"
+
+
 def main(args: argparse.Namespace) -> int:
     ids = read_ids(args.ids, args.split) if args.ids else None
     name = Path(args.model).name if args.model not in ("default", "classical") else args.model
@@ -488,6 +572,14 @@ def main(args: argparse.Namespace) -> int:
                 "%-12s pooled Dice %s IoU %s | mean Dice %s IoU %s",
                 key, _fmt(d["pooled_dice"]), _fmt(d["pooled_iou"]), _fmt(d["mean_dice"]), _fmt(d["mean_iou"]),
             )
+    e = m.get("depigmented", {}).get("errors")
+    if e:
+        log.info(
+            "errors       FN: %s within %g px of the true border, %s deeper | FP: %s at a border, %s far | "
+            "lesions missed %s, false %s",
+            _pct(e["fn_edge_share"]), e["edge_px"], _pct(e["fn_core_share"]), _pct(e["fp_edge_share"]),
+            _pct(e["fp_far_share"]), _pct(e["lesions_missed_share"]), _pct(e["lesions_false_share"]),
+        )
     if m.get("fraction"):
         f = m["fraction"]
         log.info("fraction     MAE %s bias %s slope %s", _fmt(f["mae"]), _fmt(f["mean_signed_error"]), _fmt(f["slope"]))

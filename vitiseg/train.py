@@ -11,7 +11,7 @@ architecture, input scale, augmentation, loss, optimiser, schedule and seed. Tra
 - **partial-label aware**: the loss is ``ce_weight * CE + dice_weight * Dice``, where CE is ``-log sum_{c allowed} p_c``
   over each pixel's allowed class set (so coarse lesion polygons say "lesion" inside and only "not lesion" outside,
   and unknown pixels are ignored), and the soft Dice of each class in ``dice_classes`` is computed over the pixels
-  whose membership of that class is known.
+  whose membership of that class is known (``loss.fn_weight`` > 0.5 turns it into a recall-leaning Tversky loss).
 
 After each epoch the model is validated on every source's ``val`` split with :mod:`vitiseg.evaluate` (same metric
 code as ``vitiseg evaluate``); the best checkpoint by mean pooled Dice of the depigmented class (over val sources
@@ -57,6 +57,9 @@ class LossConfig(_Strict):
     ce_weight: float = Field(1.0, ge=0.0)
     dice_weight: float = Field(1.0, ge=0.0)
     dice_classes: list[int] = [1, 2]
+    # Tversky weight of false negatives in the overlap term, 1 - (TP + 1) / (TP + (1 - b) FP + b FN + 1) per class;
+    # 0.5 is the soft Dice. Above 0.5 a missed lesion pixel costs more than a false alarm (recall-leaning).
+    fn_weight: float = Field(0.5, gt=0.0, lt=1.0)
 
 
 class OptimConfig(_Strict):
@@ -129,6 +132,8 @@ class TrainConfig(_Strict):
         d = self.model_dump(mode="json", exclude={"device", "threads", "loader_workers", "mixed_precision",
                                                   "max_minutes"})
         d["optim"].pop("epochs", None)
+        if d["loss"].get("fn_weight") == 0.5:  # the default (soft Dice): identity of runs from before the option
+            d["loss"].pop("fn_weight")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -177,9 +182,11 @@ def partial_loss(
             neg = ~bits[:, c]  # certainly not class c
             valid = (pos | neg).float()
             pc = p[:, c] * valid
-            inter = (pc * pos.float()).sum()
-            denom = pc.sum() + pos.float().sum()
-            dices.append(1.0 - (2.0 * inter + 1.0) / (denom + 1.0))
+            tp = (pc * pos.float()).sum()
+            fp = pc.sum() - tp
+            fn = pos.float().sum() - tp
+            b = loss.fn_weight  # 0.5: (2 TP + 1) / (2 TP + FP + FN + 1) written as a Tversky index with smoothing 1/2
+            dices.append(1.0 - (tp + 0.5) / (tp + (1.0 - b) * fp + b * fn + 0.5))
         dl = torch.stack(dices).mean()
         total = total + loss.dice_weight * dl
         parts["dice"] = float(dl.detach())
