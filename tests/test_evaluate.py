@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vitiseg import evaluate as ev
-from vitiseg.images import write_jpeg, write_png
+from vitiseg.images import read_rgb, write_jpeg, write_png
 
 
 def test_dice_iou_exact():
@@ -208,6 +208,50 @@ def test_evaluate_items_exact(tmp_path):
     assert s["fraction"]["mae"] == pytest.approx(0.0)
 
 
+class _ByShape:
+    """Test double: returns the preset prediction for the image's shape (so an image can be predicted twice)."""
+
+    identity = {"name": "by-shape", "kind": "test"}
+
+    def __init__(self, preds):
+        self.preds = {p.shape: p for p in preds}
+
+    def predict(self, rgb):
+        return self.preds[rgb.shape[:2]]
+
+
+def test_error_overlay_colours_exact():
+    rgb = np.full((1, 3, 3), 100, np.uint8)
+    gt = np.array([[2, 1, 2]], np.uint8)
+    pred = np.array([[1, 2, 2]], np.uint8)  # FN, FP, TP
+    o = ev.error_overlay(rgb, pred, gt, "classes")
+    # 0.35 * photo + 0.65 * colour: FN red (230, 30, 30), FP blue (40, 120, 255), TP green (40, 200, 60)
+    assert o[0, 0].tolist() == [184, 54, 54] and o[0, 1].tolist() == [61, 113, 200] and o[0, 2].tolist() == [61, 165, 74]
+    o2 = ev.error_overlay(rgb, np.array([[0, 0, 0]], np.uint8), np.zeros((1, 3), np.uint8), "classes")
+    assert o2[0, 0].tolist() == [45, 45, 45]  # no error, no lesion: the photo dimmed to 45 %
+
+
+def test_worst_cases_sheet(tmp_path):
+    gt0 = _classes(10, 10, (slice(0, 10), slice(0, 5)), (slice(0, 2), slice(0, 5)))
+    gt1 = _classes(8, 12, (slice(0, 8), slice(0, 12)), (slice(0, 0), slice(0, 0)))  # no lesion, predicted right
+    gt2 = _classes(12, 6, (slice(0, 12), slice(0, 6)), (slice(0, 2), slice(0, 6)))  # 12 lesion px, all missed
+    _write_fixture(tmp_path / "d", [gt0, gt1, gt2])
+    p0 = _classes(10, 10, (slice(0, 10), slice(0, 6)), (slice(0, 3), slice(0, 4)))  # 4 FP + 2 FN
+    p2 = _classes(12, 6, (slice(0, 12), slice(0, 6)), (slice(0, 0), slice(0, 0)))
+    seg = _ByShape([p0, gt1.copy(), p2])
+    d, out = tmp_path / "d", tmp_path / "out"
+    s = ev.run_evaluation("x", d / "images", d / "masks", "classes", out, segmenter=seg, progress=False, worst=5)
+    assert s["worst_images"] == [{"id": "im2", "wrong_px": 12}, {"id": "im0", "wrong_px": 6}]
+    sheet = read_rgb(out / "worst.jpg")
+    # rows of 22 px caption + 256 px tiles; im2 (12x6) tiles are 128 px wide, im0 (10x10) 256: sheet 4 x 256 wide
+    assert sheet.shape == (2 * (22 + 256), 4 * 256, 3)
+    r, g, b = sheet[22 + 10, 3 * 128 + 64].astype(int)  # im2's error tile, inside the missed lesion: red
+    assert r > 170 and g < 110 and b < 110
+    assert sheet[22 + 10, 4 * 128 + 10].tolist() == [0, 0, 0]  # im2's row is padded to the sheet width
+    ev.run_evaluation("x", d / "images", d / "masks", "classes", out, segmenter=seg, progress=False, worst=0)
+    assert not (out / "worst.jpg").exists() and "worst_images" not in json.loads((out / "summary.json").read_text())
+
+
 def test_cli_classical_end_to_end(tmp_path):
     pytest.importorskip("vitiseg.segment")
     from vitiseg.datasets import write_procedural_dataset
@@ -217,6 +261,7 @@ def test_cli_classical_end_to_end(tmp_path):
     args = argparse.Namespace(
         model="classical", images=str(data / "images"), masks=str(data / "masks"), mask_kind="classes",
         ids=str(data / "index.csv"), split="train", max_images=None, normalise=None, device="cpu", out=str(out),
+        worst=2,
     )
     assert ev.main(args) == 0
     s = json.loads((out / "summary.json").read_text())

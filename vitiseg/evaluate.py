@@ -29,7 +29,9 @@ Metrics (depigmented = class 2; skin = classes 1 and 2):
   background). Lesions (8-connected components) of the truth with no predicted pixel are *missed*, predicted ones
   touching no true lesion are *false*. Pooled as shares of all FN / FP pixels and of all lesions.
 
-Writes ``OUT/per_image.csv`` and ``OUT/summary.json``.
+Writes ``OUT/per_image.csv`` and ``OUT/summary.json``; with ``worst`` > 0 (CLI ``--worst``, default 12) also
+``OUT/worst.jpg``, one row per image with the most wrong pixels: photo | truth | prediction | errors drawn on the photo
+(missed depigmented pixels red, false alarms blue, correct ones green), for looking at failures rather than averages.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import NormaliseConfig, SegmentationConfig
-from .images import IMAGE_SUFFIXES, atomic_write_text, read_mask, read_rgb
+from .images import IMAGE_SUFFIXES, atomic_write_text, read_mask, read_rgb, write_jpeg
 from .normalise import normalise
 
 log = logging.getLogger(__name__)
@@ -460,6 +462,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", help="output folder (default runs/evaluate/<model>-<UTC time>)")
+    p.add_argument("--worst", type=int, default=12,
+                   help="draw the N images with the most wrong pixels into OUT/worst.jpg (0: none; default 12)")
 
 
 def _norm_for(segmenter: Any, override: str | None) -> NormaliseConfig:
@@ -487,11 +491,13 @@ def run_evaluation(
     device: str = "auto",
     progress: bool = True,
     segmenter: Any = None,
+    worst: int = 0,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (``default`` / ``classical`` / folder) on a dataset; writes and returns ``summary.json``.
 
     ``segmenter``: an already loaded segmenter to use instead of loading ``model`` again. The per-image rows are
-    returned under the key ``"rows"`` (not written to summary.json; they are in per_image.csv).
+    returned under the key ``"rows"`` (not written to summary.json; they are in per_image.csv). ``worst`` > 0 also
+    writes ``OUT/worst.jpg`` (:func:`worst_sheet`) and lists those images in the summary (``worst_images``).
     """
     from .segment import load_segmenter
 
@@ -520,6 +526,10 @@ def run_evaluation(
         },
         "metrics": summarise(rows, kind),
     }
+    if worst > 0:
+        summary["worst_images"] = [
+            {"id": r["id"], "wrong_px": wrong_pixels(r, kind)} for r in worst_rows(rows, kind, worst)
+        ]
     o = Path(out)
     o.mkdir(parents=True, exist_ok=True)
     keys: list[str] = []
@@ -530,7 +540,93 @@ def run_evaluation(
         lines.append(",".join(_csv_val(r.get(k)) for k in keys))
     atomic_write_text(o / "per_image.csv", "\n".join(lines) + "\n")
     atomic_write_text(o / "summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
+    sheet = worst_sheet(seg, items, rows, kind, norm, worst) if worst > 0 else None
+    if sheet is not None:
+        write_jpeg(o / "worst.jpg", sheet, quality=85)
+    else:
+        (o / "worst.jpg").unlink(missing_ok=True)  # never leave a sheet from an earlier run beside this summary
     return {**summary, "rows": rows}
+
+
+# ----------------------------------------------------------------------------------------------------- worst cases
+
+TILE_PX = 256  # height of each tile of the worst-cases sheet
+_CAPTION_PX = 22
+_CLASS_RGB = np.array([[0, 0, 0], [150, 110, 80], [255, 255, 255]], np.uint8)  # background, skin, depigmented
+_ERR_RGB = {"tp": (40, 200, 60), "fn": (230, 30, 30), "fp": (40, 120, 255)}
+
+
+def wrong_pixels(row: dict[str, Any], kind: MaskKind) -> int:
+    """Number of wrong pixels of a per-image row: depigmented FN + FP, plus skin FN + FP for ``skin`` masks."""
+    n = int(row.get("depig_fn", 0)) + int(row.get("depig_fp", 0))
+    if kind == "skin":
+        n += int(row.get("skin_fn", 0)) + int(row.get("skin_fp", 0))
+    return n
+
+
+def worst_rows(rows: list[dict], kind: MaskKind, n: int) -> list[dict]:
+    """The ``n`` rows with the most :func:`wrong_pixels` (> 0), most first; ties keep the input order."""
+    return sorted((r for r in rows if wrong_pixels(r, kind) > 0), key=lambda r: -wrong_pixels(r, kind))[:n]
+
+
+def truth_rgb(gt: np.ndarray, kind: MaskKind) -> np.ndarray:
+    """Ground truth as ``(H, W, 3) uint8`` RGB in the class colours (``lesion``: white lesion on black = unknown)."""
+    if kind == "classes":
+        return _CLASS_RGB[np.clip(gt, 0, 2)]
+    if kind == "lesion":
+        return _CLASS_RGB[np.where(gt > 127, 2, 0)]
+    return _CLASS_RGB[np.where(gt > 127, 1, 0)]
+
+
+def error_overlay(rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray, kind: MaskKind) -> np.ndarray:
+    """The photo dimmed, with depigmented TP green, FN red and FP blue (``skin`` masks: skin errors instead)."""
+    if kind == "skin":
+        p, g = pred > 0, gt > 127
+    else:
+        p, g = pred == 2, (gt == 2) if kind == "classes" else (gt > 127)
+    out = (rgb.astype(np.float32) * 0.45).astype(np.uint8)
+    for name, m in (("tp", p & g), ("fn", g & ~p), ("fp", p & ~g)):
+        out[m] = (0.35 * rgb[m] + 0.65 * np.array(_ERR_RGB[name], np.float32)).astype(np.uint8)
+    return out
+
+
+def error_panel(rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray, kind: MaskKind, caption: str) -> np.ndarray:
+    """One sheet row: photo | truth | prediction | errors, each ``TILE_PX`` high, under a caption; RGB uint8."""
+    h, w = gt.shape
+    tw = max(1, round(w * TILE_PX / h))
+    tiles = [rgb, truth_rgb(gt, kind), _CLASS_RGB[np.clip(pred, 0, 2)], error_overlay(rgb, pred, gt, kind)]
+    tiles = [cv2.resize(t, (tw, TILE_PX), interpolation=cv2.INTER_AREA if i in (0, 3) else cv2.INTER_NEAREST)
+             for i, t in enumerate(tiles)]
+    row = np.concatenate(tiles, axis=1)
+    bar = np.full((_CAPTION_PX, row.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, caption, (4, _CAPTION_PX - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([bar, row], axis=0)
+
+
+def worst_sheet(
+    segmenter: Any, items: list[EvalItem], rows: list[dict], kind: MaskKind, norm: NormaliseConfig, n: int
+) -> np.ndarray | None:
+    """Sheet (``(H, W, 3) uint8`` RGB) of the ``n`` images with the most wrong pixels (ties: input order); None if
+    no image has any error. Predicts those images again (exactly as :func:`evaluate_items` did)."""
+    by_id = {it.id: it for it in items}
+    ranked = worst_rows(rows, kind, n)
+    if not ranked:
+        return None
+    panels = []
+    for r in ranked:
+        it = by_id[r["id"]]
+        rgb = normalise(read_rgb(it.image), norm)
+        gt = read_mask(it.mask)
+        gt = gt[..., 0] if gt.ndim == 3 else gt
+        pred = segmenter.predict(rgb)
+        if kind == "skin":
+            cap = f"{r['id']}  skin Dice {r['skin_dice']:.3f}  false depigmented px {r['depig_fp']}"
+        else:
+            cap = f"{r['id']}  Dice {r['depig_dice']:.3f}  missed px {r['depig_fn']}  false px {r['depig_fp']}"
+        panels.append(error_panel(rgb, pred, gt, kind, cap))
+    width = max(p.shape[1] for p in panels)
+    panels = [np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0))) for p in panels]
+    return np.concatenate(panels, axis=0)
 
 
 def _csv_val(v: Any) -> str:
@@ -561,7 +657,8 @@ def main(args: argparse.Namespace) -> int:
         Path("runs") / "evaluate" / f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
     )
     s = run_evaluation(
-        args.model, args.images, args.masks, args.mask_kind, out, ids, args.max_images, args.normalise, args.device
+        args.model, args.images, args.masks, args.mask_kind, out, ids, args.max_images, args.normalise, args.device,
+        worst=args.worst,
     )
     m = s["metrics"]
     log.info("model %s (%s) on %d images -> %s", s["model"].get("name"), s["model"].get("kind"), m["n_images"], out)
@@ -585,4 +682,6 @@ def main(args: argparse.Namespace) -> int:
         log.info("fraction     MAE %s bias %s slope %s", _fmt(f["mae"]), _fmt(f["mean_signed_error"]), _fmt(f["slope"]))
     if m.get("ita"):
         log.info("ITA tertiles %s", {k: v for k, v in m["ita"].items() if k.startswith("gap")})
+    if (Path(out) / "worst.jpg").is_file() and s.get("worst_images"):
+        log.info("the %d images with the most wrong pixels: %s", len(s["worst_images"]), Path(out) / "worst.jpg")
     return 0
