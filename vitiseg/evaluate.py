@@ -227,7 +227,7 @@ def _pooled(rows: list[dict], prefix: str) -> dict[str, Any] | None:
 
 def _pooled_breakdown(rows: list[dict], fn: int, fp: int) -> dict[str, Any]:
     """Pooled :func:`error_breakdown`: counts, and shares of all FN / FP pixels and of all true / predicted lesions."""
-    keys = [k[len("depig_"):] for k in rows[0] if k.startswith("depig_") and k[len("depig_"):] in _BREAKDOWN_KEYS]
+    keys = [k for k in _BREAKDOWN_KEYS if f"depig_{k}" in rows[0]]
     tot = {k: int(sum(r[f"depig_{k}"] for r in rows)) for k in keys}
 
     def share(a: int, b: int) -> float | None:
