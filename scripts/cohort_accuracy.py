@@ -71,28 +71,33 @@ def compare(truth_dir: Path, run_dir: Path) -> dict:
             e = 100.0 * (j["fraction"] - j[f"frac_{r}"])
             rows[r] = {"n": int(len(j)), "mae_pp": float(e.abs().mean()), "bias_pp": float(e.mean())}
     out["region_fraction_error"] = rows
-    out["uncertainty_flag"] = _flag_check(run_dir / "photos.csv", tv)
+    photos = _photo_table(run_dir / "photos.csv", tv)
+    out["uncertainty_flag"] = _flag_check(photos)
+    out["photo_checks"] = _photo_checks(photos)
     return out
 
 
-def _flag_check(photos_csv: Path, tv: pd.DataFrame) -> dict:
-    """Per-photo fraction error of photos flagged uncertain (uncertain_share >= the report's cut) vs the others.
+def _photo_table(photos_csv: Path, tv: pd.DataFrame) -> pd.DataFrame | None:
+    """Scored photos joined with their visit's true fraction for their region (``true_fraction``, 0-1).
 
-    Each photo is compared with its visit's true fraction for its region (exact when a region has one photo, as in
-    the synthetic cohorts)."""
-    from vitiseg.report import UNCERTAIN_SHARE_WARN
-
+    Exact per photo when a region has one photo, as in the synthetic cohorts. None when the run has no photos.csv."""
     if not photos_csv.is_file():
-        return {}
+        return None
     ph = pd.read_csv(photos_csv, dtype={"patient_id": str, "visit_id": str})
-    if "uncertain_share" not in ph.columns:
-        return {}
     long = tv.melt(id_vars=["patient_id", "visit_id"], value_vars=[f"frac_{r}" for r in REGION_COLUMNS
                                                                     if f"frac_{r}" in tv.columns],
                    var_name="region", value_name="true_fraction")
     long["region"] = long["region"].str[len("frac_"):]
-    j = ph.merge(long, on=["patient_id", "visit_id", "region"]).dropna(subset=["fraction", "true_fraction",
-                                                                                "uncertain_share"])
+    return ph.merge(long, on=["patient_id", "visit_id", "region"]).dropna(subset=["fraction", "true_fraction"])
+
+
+def _flag_check(j: pd.DataFrame | None) -> dict:
+    """Per-photo fraction error of photos flagged uncertain (uncertain_share >= the report's cut) vs the others."""
+    from vitiseg.report import UNCERTAIN_SHARE_WARN
+
+    if j is None or "uncertain_share" not in j.columns:
+        return {}
+    j = j.dropna(subset=["uncertain_share"])
     err = 100.0 * (j["fraction"] - j["true_fraction"]).abs()
     flag = j["uncertain_share"] >= UNCERTAIN_SHARE_WARN
     res = {"cut": UNCERTAIN_SHARE_WARN}
@@ -100,6 +105,30 @@ def _flag_check(photos_csv: Path, tv: pd.DataFrame) -> dict:
         res[name] = {"n": int(m.sum()), "mae_pp": float(err[m].mean()) if m.any() else float("nan"),
                      "over_10pp_pct": float(100.0 * (err[m] > 10).mean()) if m.any() else float("nan")}
     return res
+
+
+FALSE_ALARM_CUT = 0.05  # a lesion-free photo with more of its skin called depigmented is a false alarm
+LARGE_INVOLVEMENT = 0.20  # photos with at least this true fraction ...
+UNDER_CALL_RATIO = 0.5  # ... are under-called when the measured fraction is below this share of the truth
+
+
+def _photo_checks(j: pd.DataFrame | None) -> dict:
+    """False alarms on lesion-free photos and gross under-calls on photos with large involvement.
+
+    ``lesion_free``: photos whose true fraction is 0: n, mean measured fraction (%), how many exceed
+    ``FALSE_ALARM_CUT``. ``large``: photos with true fraction >= ``LARGE_INVOLVEMENT``: n, how many were measured
+    below ``UNDER_CALL_RATIO`` x the truth."""
+    if j is None:
+        return {}
+    free = j[j["true_fraction"] == 0]
+    big = j[j["true_fraction"] >= LARGE_INVOLVEMENT]
+    return {
+        "lesion_free": {"n": int(len(free)),
+                        "mean_pct": float(100.0 * free["fraction"].mean()) if len(free) else float("nan"),
+                        "n_over_cut": int((free["fraction"] > FALSE_ALARM_CUT).sum()), "cut": FALSE_ALARM_CUT},
+        "large": {"n": int(len(big)), "min_true": LARGE_INVOLVEMENT, "ratio": UNDER_CALL_RATIO,
+                  "n_under_called": int((big["fraction"] < UNDER_CALL_RATIO * big["true_fraction"]).sum())},
+    }
 
 
 def _chain(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -142,6 +171,13 @@ def table(res: dict) -> str:
         for name in ("flagged", "not_flagged"):
             d = u[name]
             lines.append(f"| {name.replace('_', ' ')} | {d['n']} | {d['mae_pp']:.2f} | {d['over_10pp_pct']:.0f} % |")
+    pc = res.get("photo_checks") or {}
+    if pc:
+        fr, lg = pc["lesion_free"], pc["large"]
+        lines += ["", f"Lesion-free photos: {fr['n']}, mean measured fraction {fr['mean_pct']:.2f} %, "
+                  f"{fr['n_over_cut']} above {100 * fr['cut']:.0f} %. Photos with >= {100 * lg['min_true']:.0f} % "
+                  f"involvement: {lg['n']}, {lg['n_under_called']} measured below {100 * lg['ratio']:.0f} % of the "
+                  "truth."]
     return "\n".join(lines)
 
 

@@ -66,3 +66,22 @@ def test_cohort_accuracy_exact(tmp_path):
     text = ca.table(res)
     assert "| F-VASI50 / 75 / 90 | 50 / 50 / 0 % | 100 / 50 / 0 % |" in text
     assert ca.main(["--truth", str(truth), "--run", str(run), "--json", str(tmp_path / "a.json")]) == 0
+
+
+def test_photo_checks_exact():
+    import pandas as pd
+
+    j = pd.DataFrame({"true_fraction": [0.0, 0.0, 0.0, 0.30, 0.40, 0.10],
+                      "fraction": [0.00, 0.02, 0.10, 0.10, 0.35, 0.01]})
+    pc = ca._photo_checks(j)
+    assert pc["lesion_free"]["n"] == 3 and pc["lesion_free"]["n_over_cut"] == 1
+    assert pc["lesion_free"]["mean_pct"] == pytest.approx(4.0)
+    assert pc["large"]["n"] == 2 and pc["large"]["n_under_called"] == 1  # 0.10 < 0.5 * 0.30; 0.35 >= 0.20
+    text = ca.table({"visits": {}, "per_visit_error": {"f_vasi": {"mae": 0, "bias": 0, "pearson_r": 1},
+                                                       "t_vasi": {"mae": 0, "bias": 0, "pearson_r": 1}},
+                     "responders": {c: {"true_pct": 0, "run_pct": 0, "agreement_pct": 100}
+                                    for c in ("f_vasi50", "f_vasi75", "f_vasi90", "t_vasi50")},
+                     "region_fraction_error": {}, "photo_checks": pc})
+    assert "Lesion-free photos: 3, mean measured fraction 4.00 %, 1 above 5 %." in text
+    assert "Photos with >= 20 % involvement: 2, 1 measured below 50 % of the truth." in text
+    assert ca._photo_checks(None) == {}

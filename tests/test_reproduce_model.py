@@ -25,6 +25,7 @@ def test_stages_chain_their_weights_and_data():
             assert cfg.init_weights is None
         else:
             assert cfg.init_weights is not None and cfg.init_weights.startswith(rm.STAGES[k - 1].run + "/"), st.config
+        assert st.export in ("best", "last")
 
 
 def test_shipped_model_was_trained_by_the_last_stage_config():
@@ -32,6 +33,11 @@ def test_shipped_model_was_trained_by_the_last_stage_config():
     last = rm.STAGES[-1]
     assert shipped["training"]["config_source"] == last.config
     assert shipped["training"]["config_fingerprint"] == load_train_config(REPO / last.config).fingerprint()
+    # the model card names the shipped weights by their hash
+    import hashlib
+
+    sha = hashlib.sha256((REPO / "models" / "vitiseg-unet-mnv2" / "model.safetensors").read_bytes()).hexdigest()
+    assert sha in (REPO / "models" / "vitiseg-unet-mnv2" / "README.md").read_text()
 
 
 def test_dry_run_lists_every_step(capsys):
@@ -39,5 +45,5 @@ def test_dry_run_lists_every_step(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum(" synth dataset " in x for x in lines) == 3  # synth_unet, synth_v3, synth_v4 rendered once each
     assert [x.split("--config ")[1].split()[0] for x in lines if " train --config " in x] == [s.config for s in rm.STAGES]
-    assert lines[-2].startswith("cp runs/train/vitiseg-unet-mnv2-gpu3/best/config.json")
+    assert lines[-2].startswith("cp runs/train/vitiseg-unet-mnv2-cpu6/last/config.json")
     assert "evaluate_model_card.py" in lines[-1] and "--card models/vitiseg-unet-mnv2/README.md" in lines[-1]

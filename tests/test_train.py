@@ -192,6 +192,12 @@ def test_tiny_training_learns_and_resumes(tmp_path, proc):
     assert (tmp_path / "full" / "last.pt").is_file() and full["epochs_done"] == 2
     seg = UNetSegmenter.load(tmp_path / "full" / "best", device="cpu")
     assert seg.cfg.colour_normalisation.method == "shades_of_grey"
+    # the latest epoch is exported too, as a loadable artifact holding exactly last.pt's weights
+    last = UNetSegmenter.load(tmp_path / "full" / "last", device="cpu")
+    assert last.cfg.training["epoch"] == 2 and full["last_dir"] == str(tmp_path / "full" / "last")
+    ck = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
+    for k, v in last.net.state_dict().items():
+        assert torch.equal(v, ck[k]), k
     assert (tmp_path / "full" / "splits" / "proc_val.txt").read_text().split() == ["proc_0006", "proc_0007"]
 
     # interrupted after epoch 1 (time budget), then resumed with the same command

@@ -15,9 +15,11 @@ architecture, input scale, augmentation, loss, optimiser, schedule and seed. Tra
 
 After each epoch the model is validated on every source's ``val`` split with :mod:`vitiseg.evaluate` (same metric
 code as ``vitiseg evaluate``); the best checkpoint by mean pooled Dice of the depigmented class (over val sources
-that label lesions) is exported as a model artifact to ``RUN_DIR/best``. ``RUN_DIR/last.pt`` (model, optimiser,
-schedule, step, history) is written after every epoch; re-running the same command resumes from it.
-Outputs: ``RUN_DIR/{config.yaml, metrics.jsonl, train.log, splits/*.txt, last.pt, best/}``.
+that label lesions) is exported as a model artifact to ``RUN_DIR/best``, and the latest epoch to ``RUN_DIR/last``
+(the one to ship when a run's schedule has decayed and picking on the small validation sample would be noise).
+``RUN_DIR/last.pt`` (model, optimiser, schedule, step, history) is written after every epoch; re-running the same
+command resumes from it.
+Outputs: ``RUN_DIR/{config.yaml, metrics.jsonl, train.log, splits/*.txt, last.pt, best/, last/}``.
 """
 
 from __future__ import annotations
@@ -340,11 +342,13 @@ def model_config_for(cfg: TrainConfig, training: dict[str, Any]) -> ModelConfig:
     )
 
 
-def _auto_card(cfg: TrainConfig, training: dict[str, Any]) -> str:
+def _auto_card(cfg: TrainConfig, training: dict[str, Any], which: Literal["best", "last"] = "best") -> str:
+    what = {"best": "best checkpoint by validation Dice of the depigmented class",
+            "last": f"checkpoint of the latest epoch, {training.get('epoch')}"}[which]
     lines = [
         f"# {cfg.name}",
         "",
-        "Automatically written by `vitiseg train` (best checkpoint by validation Dice of the depigmented class).",
+        f"Automatically written by `vitiseg train` ({what}).",
         "Validation metrics below are from the training run's own val splits; see the shipped model card for the",
         "held-out evaluation.",
         "",
@@ -522,20 +526,23 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
                   for k, d in val["sources"].items()},
                  val["score"], train_s, rec["val_seconds"])
         total_s = elapsed_before + (time.time() - t_start)
+        training = {
+            "config_fingerprint": fp,
+            "config_source": config_source,
+            "epoch": epoch + 1,
+            "steps": rec["step"],
+            "val": val,
+            "train_seconds_so_far": total_s,
+            "device": str(device),
+            "torch": torch.__version__,
+        }
         if not math.isnan(val["score"]) and val["score"] > best:
             best = val["score"]
-            training = {
-                "config_fingerprint": fp,
-                "config_source": config_source,
-                "epoch": epoch + 1,
-                "steps": rec["step"],
-                "val": val,
-                "train_seconds_so_far": total_s,
-                "device": str(device),
-                "torch": torch.__version__,
-            }
-            sha = save_artifact(run / "best", net, model_config_for(cfg, training), _auto_card(cfg, training))
+            sha = save_artifact(run / "best", net, model_config_for(cfg, training), _auto_card(cfg, training, "best"))
             log.info("new best %.4f at epoch %d -> %s (sha256 %s)", best, epoch + 1, run / "best", sha[:12])
+        # the latest epoch as a model artifact too: with a decayed schedule it is often the one to ship, since the
+        # "best" epoch is picked on a small validation sample (and picking on it makes its numbers optimistic)
+        save_artifact(run / "last", net, model_config_for(cfg, training), _auto_card(cfg, training, "last"))
         _save_checkpoint(
             ckpt_path,
             {
@@ -565,6 +572,7 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
         "time_budget_used_up": time_up,
         "steps_done": history[-1]["step"] if history else 0,
         "best_dir": str(run / "best"),
+        "last_dir": str(run / "last"),
     }
     atomic_write_text(run / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
