@@ -85,3 +85,19 @@ def test_photo_checks_exact():
     assert "Lesion-free photos: 3, mean measured fraction 4.00 %, 1 above 5 %." in text
     assert "Photos with >= 20 % involvement: 2, 1 measured below 50 % of the truth." in text
     assert ca._photo_checks(None) == {}
+
+
+def test_uncertainty_calibration_table_exact():
+    spec2 = importlib.util.spec_from_file_location("uncertainty_calibration",
+                                                   REPO / "scripts" / "uncertainty_calibration.py")
+    uc = importlib.util.module_from_spec(spec2)
+    spec2.loader.exec_module(uc)
+    share = [0.0, 0.01, 0.03, 0.05, 0.07, 0.25]
+    err = [1.0, 3.0, 12.0, 20.0, 8.0, 40.0]
+    t = uc.calibration_table(share, err)
+    assert [b["bin"] for b in t["bins"]] == ["< 2 %", "2-5 %", "5-10 %", "10-20 %", ">= 20 %"]
+    assert [b["n"] for b in t["bins"]] == [2, 1, 2, 0, 1]  # 0.05 falls in 5-10 %, like the report's >= 5 % cut
+    assert t["bins"][0]["mean_err_pp"] == pytest.approx(2.0) and t["bins"][0]["over_10pp_pct"] == 0.0
+    assert t["bins"][2]["mean_err_pp"] == pytest.approx(14.0) and t["bins"][2]["over_10pp_pct"] == 50.0
+    assert t["bins"][3]["n"] == 0 and t["bins"][3]["mean_err_pp"] != t["bins"][3]["mean_err_pp"]  # NaN when empty
+    assert t["spearman"] == pytest.approx(0.8285714, abs=1e-6)

@@ -312,8 +312,9 @@ class UNetSegmenter:
         """Classes (identical to :meth:`predict`) and an ``(H, W) bool`` map of *ambiguous* skin pixels: classified
         skin whose depigmented share P(depig) / (P(skin) + P(depig)) lies strictly between 0.25 and 0.75.
 
-        On held-out synthetic photos, those with >= 5 % of their skin ambiguous had a depigmented-fraction error of
-        13.7 pp on average (val split; 11.1-26 pp on the test split) against 4.2-6.4 pp below (see the model card).
+        On held-out synthetic photos, those with >= 5 % of their skin ambiguous had depigmented-fraction errors of
+        9-51 pp on average per bin, against 2.3-6.4 pp below (shipped model; model card, "Uncertainty flag";
+        ``scripts/uncertainty_calibration.py``).
         """
         probs = self.predict_probs(rgb)
         classes = decode_probs(probs, self.cfg.depigmented_threshold)
