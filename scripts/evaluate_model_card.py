@@ -11,7 +11,7 @@ Runs :func:`vitiseg.evaluate.run_evaluation` (the code path of ``vitiseg evaluat
 writes ``OUT/<tag>/<dataset>/{summary.json, per_image.csv}``, ``OUT/metrics.json`` and ``OUT/metrics.md`` (the
 markdown table for the card) and prints the table. With ``--card README.md`` the table replaces the block between
 ``<!-- metrics:start -->`` and ``<!-- metrics:end -->`` in that file, and with ``--train-run RUN`` (repeatable) a
-table of the training runs (epochs, steps, wall clock) replaces the ``training`` block.
+table of the training runs (epochs, steps, wall clock) updates the ``training`` block (rows of other runs are kept).
 
     .venv/bin/python scripts/evaluate_model_card.py --model models/vitiseg-unet-mnv2 --model classical \\
         --run runs/train/vitiseg-unet-mnv2-stage2 --synth data_cache/synth_v3 --out runs/eval/card
@@ -228,6 +228,27 @@ def training_table(runs: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_training_rows(old_block: str, new_table: str) -> str:
+    """The training table ``new_table`` with the rows of ``old_block`` whose run is not in it kept, in the old order.
+
+    A run's row is keyed by its first cell (the run folder's name); a run given again replaces its old row in place,
+    new runs are appended. So ``--train-run`` with only the newest stage keeps the rows of stages whose run folders
+    are no longer on this machine."""
+    def rows(t: str) -> list[str]:
+        return [x for x in t.splitlines() if x.startswith("| ") and not x.startswith("| Run |")]
+
+    key = lambda r: r.split("|")[1].strip()  # noqa: E731
+    head = [x for x in new_table.splitlines() if x.startswith("| Run |") or x.startswith("|---")]
+    new = {key(r): r for r in rows(new_table)}
+    out = [new.pop(key(r), r) for r in rows(old_block)]
+    return "\n".join(head + out + list(new.values())) + "\n"
+
+
+def _block(text: str, name: str) -> str | None:
+    m = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    return m.group(1) if m else None
+
+
 def _replace_block(text: str, name: str, body: str) -> str | None:
     pat = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pat.search(text):
@@ -274,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no metrics markers in {p}; card not changed", file=sys.stderr)
             return 1
         if tt:
-            text = _replace_block(text, "training", tt) or text
+            old = _block(text, "training")
+            text = _replace_block(text, "training", merge_training_rows(old or "", tt)) or text
         p.write_text(text, encoding="utf-8")
     return 0
 

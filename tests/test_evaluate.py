@@ -319,3 +319,22 @@ def test_model_card_script_on_fixtures(tmp_path):
     text = card.read_text()
     assert "old" not in text and "Depigmented Dice, synthetic test (pooled, n=2)" in text
     assert mod.main(argv + ["--reuse"]) == 0  # cached results of the same model are reused
+
+
+def test_model_card_training_rows_are_merged():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "emc", Path(__file__).resolve().parents[1] / "scripts" / "evaluate_model_card.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    head = "| Run | Epochs | Steps (batch) | Wall clock (min) | Best epoch (val score) | Device |\n|---|---|---|---|---|---|\n"
+    old = head + "| a | 1 | 10 (8) | 1.0 | 1 (0.1) | cpu |\n| b | 2 | 20 (8) | 2.0 | 2 (0.2) | cpu |\n"
+    new = head + "| b | 3 | 30 (8) | 3.0 | 3 (0.3) | cuda |\n| c | 4 | 40 (8) | 4.0 | 4 (0.4) | cpu |\n"
+    assert mod.merge_training_rows(old, new) == head + (
+        "| a | 1 | 10 (8) | 1.0 | 1 (0.1) | cpu |\n| b | 3 | 30 (8) | 3.0 | 3 (0.3) | cuda |\n"
+        "| c | 4 | 40 (8) | 4.0 | 4 (0.4) | cpu |\n")
+    assert mod.merge_training_rows("", new) == new
+    card = "x\n<!-- training:start -->\n" + old + "<!-- training:end -->\n"
+    assert mod._block(card, "training") == old
