@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vitiseg.config import SegmentationConfig  # noqa: E402
-from vitiseg.evaluate import read_ids, run_evaluation, summarise  # noqa: E402
+from vitiseg.evaluate import group_metrics, read_groups, read_ids, run_evaluation, summarise  # noqa: E402
 from vitiseg.segment import load_segmenter  # noqa: E402
 
 SKIN_SETS = {
@@ -90,18 +90,22 @@ def evaluate_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"identity": seg.identity}
     t0 = time.time()
 
-    def ev(images: Path, masks: Path, kind: str, name: str, ids: list[str], max_images: int | None = None):
+    def ev(images: Path, masks: Path, kind: str, name: str, ids: list[str], max_images: int | None = None,
+           groups: dict | None = None):
         if args.reuse:
             r = _reuse(out / name, seg, ids, max_images)
             if r is not None:
                 print(f"  reusing {out / name}", flush=True)
+                if groups:  # strata are recomputed from the cached per-image rows
+                    r["metrics"]["groups"] = {c: group_metrics(r["rows"], lab, kind) for c, lab in groups.items()}
                 return r
         return run_evaluation(model, images, masks, kind, out / name, ids=ids, max_images=max_images,
-                              segmenter=seg, progress=not args.quiet)
+                              segmenter=seg, progress=not args.quiet, groups=groups)
 
     synth = Path(args.synth)
+    cols = [c for c in ("set", "kind") if c in (synth / "index.csv").read_text().splitlines()[0].split(",")]
     s = ev(synth / "images", synth / "masks", "classes", "synth_test", read_ids(synth / "index.csv", "test"),
-           args.max_synth)
+           args.max_synth, groups=read_groups(synth / "index.csv", cols) if cols else None)
     res["synth_test"] = s["metrics"]
     real = Path(args.real)
     s = ev(real / "images", real / "masks", "lesion", "real_val", read_ids(run / "splits" / "real_polygons_val.txt"))
@@ -156,6 +160,15 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         lambda r: _f(r["synth_test"]["depigmented"]["pooled_dice"]), f">= {TARGETS['synth']}")
     row("Depigmented IoU, synthetic test (pooled)", lambda r: _f(r["synth_test"]["depigmented"]["pooled_iou"]))
     row("Depigmented Dice, synthetic test (mean per image)", lambda r: _f(r["synth_test"]["depigmented"]["mean_dice"]))
+    for col, title in (("set", "background photo set"), ("kind", "lesion pattern")):
+        labs = sorted({lab for r in results.values() for lab in r["synth_test"].get("groups", {}).get(col, {})})
+        for lab in labs:
+            def by(r, c=col, lb=lab):
+                g = r["synth_test"]["groups"][c][lb]
+                return f"{_f(g.get('depig_pooled_dice'))} ({_pct(g.get('fn_share'))} of missed px)"
+            n = next(r["synth_test"]["groups"][col][lab]["n_images"] for r in results.values()
+                     if lab in r["synth_test"].get("groups", {}).get(col, {}))
+            row(f"  depigmented Dice, synthetic test, {title} {lab} (n={n})", by)
     row("Skin Dice, synthetic test (pooled)", lambda r: _f(r["synth_test"]["skin"]["pooled_dice"]))
     row("Depigmented-fraction MAE, synthetic test (percentage points)",
         lambda r: _f(100 * r["synth_test"]["fraction"]["mae"], 1))

@@ -150,6 +150,37 @@ def test_ita_and_tertiles():
     assert ev.ita_tertiles(rows[:2]) is None
 
 
+def test_group_metrics_exact(tmp_path):
+    def row(id_, tp, fp, fn, ft, fpred):
+        return {"id": id_, "depig_tp": tp, "depig_fp": fp, "depig_fn": fn, "depig_dice": 2 * tp / max(2 * tp + fp + fn, 1),
+                "depig_iou": tp / max(tp + fp + fn, 1), "gt_has_lesion": tp + fn > 0, "fraction_true": ft,
+                "fraction_pred": fpred, "fraction_abs_err": abs(fpred - ft)}
+
+    rows = [row("a", 8, 2, 10, 0.4, 0.2), row("b", 2, 0, 0, 0.1, 0.1), row("c", 0, 6, 30, 0.3, 0.1), row("d", 1, 0, 0, 0.5, 0.6)]
+    labels = {"a": "faces", "b": "faces", "c": "scenes"}
+    g = ev.group_metrics(rows, labels, "classes")
+    assert list(g) == ["(none)", "faces", "scenes"]
+    assert g["faces"]["n_images"] == 2
+    assert g["faces"]["depig_pooled_dice"] == pytest.approx(20 / 32)  # 2*10 / (20 + 2 + 10)
+    assert g["faces"]["fn_share"] == pytest.approx(10 / 40) and g["faces"]["fp_share"] == pytest.approx(2 / 8)
+    assert g["scenes"]["depig_pooled_dice"] == 0.0 and g["scenes"]["fn_share"] == pytest.approx(30 / 40)
+    assert g["faces"]["fraction_mae"] == pytest.approx(0.1) and g["faces"]["fraction_bias"] == pytest.approx(-0.1)
+    assert g["(none)"]["fraction_bias"] == pytest.approx(0.1) and g["(none)"]["fp_share"] == 0.0
+    # skin masks: no depigmented Dice per group, skin Dice when present
+    sk = ev.group_metrics([{**rows[1], "skin_tp": 3, "skin_fp": 1, "skin_fn": 0, "skin_dice": 6 / 7, "skin_iou": 0.75}],
+                          {"b": "x"}, "skin")
+    assert "depig_pooled_dice" not in sk["x"] and sk["x"]["skin_pooled_dice"] == pytest.approx(6 / 7)
+
+    idx = tmp_path / "index.csv"
+    idx.write_text("id,split,set\na,test,faces\nb,test,faces\n")
+    assert ev.read_groups(idx, ["set"]) == {"set": {"a": "faces", "b": "faces"}}
+    with pytest.raises(ValueError, match=r"no column \['kind'\]"):
+        ev.read_groups(idx, ["set", "kind"])
+    (tmp_path / "noid.csv").write_text("name,set\na,faces\n")
+    with pytest.raises(ValueError, match="no 'id' column"):
+        ev.read_groups(tmp_path / "noid.csv", ["set"])
+
+
 def test_lesion_ring():
     les = np.zeros((50, 50), bool)
     les[20:30, 20:30] = True
@@ -261,11 +292,16 @@ def test_cli_classical_end_to_end(tmp_path):
     args = argparse.Namespace(
         model="classical", images=str(data / "images"), masks=str(data / "masks"), mask_kind="classes",
         ids=str(data / "index.csv"), split="train", max_images=None, normalise=None, device="cpu", out=str(out),
-        worst=2,
+        worst=2, groups=str(data / "index.csv"), group_by="split",
     )
     assert ev.main(args) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["model"]["kind"] == "classical" and s["metrics"]["n_images"] == 3
+    g = s["metrics"]["groups"]["split"]
+    assert list(g) == ["train"] and g["train"]["n_images"] == 3
+    assert g["train"]["depig_pooled_dice"] == pytest.approx(s["metrics"]["depigmented"]["pooled_dice"])
+    with pytest.raises(ValueError, match="no column"):
+        ev.main(argparse.Namespace(**{**vars(args), "group_by": "set"}))
     assert 0.0 <= s["metrics"]["depigmented"]["pooled_dice"] <= 1.0
     assert s["conventions"]["empty_gt_and_empty_pred"] == "dice = iou = 1"
     lines = (out / "per_image.csv").read_text().splitlines()
@@ -282,8 +318,9 @@ def test_model_card_script_on_fixtures(tmp_path):
 
     repo = Path(__file__).resolve().parents[1]
     synth = write_procedural_dataset(tmp_path / "synth", n=8, size=64, seed=2)
-    idx = (synth / "index.csv").read_text().replace(",val", ",test")
-    (synth / "index.csv").write_text(idx)
+    idx = (synth / "index.csv").read_text().replace(",val", ",test").splitlines()
+    idx = [idx[0] + ",set"] + [f"{r},{'faces' if i % 2 else 'scenes'}" for i, r in enumerate(idx[1:])]
+    (synth / "index.csv").write_text("\n".join(idx) + "\n")
     ids = [p.stem for p in sorted((synth / "images").iterdir())]
     run = tmp_path / "run" / "splits"
     run.mkdir(parents=True)
@@ -318,7 +355,14 @@ def test_model_card_script_on_fixtures(tmp_path):
     assert res["skin_test_all"]["n_images"] == 8
     text = card.read_text()
     assert "old" not in text and "Depigmented Dice, synthetic test (pooled, n=2)" in text
+    groups = res["synth_test"]["groups"]["set"]
+    assert sum(g["n_images"] for g in groups.values()) == 2 and "kind" not in res["synth_test"]["groups"]
+    for lab, g in groups.items():
+        assert f"background photo set {lab} (n={g['n_images']})" in text
     assert mod.main(argv + ["--reuse"]) == 0  # cached results of the same model are reused
+    again = json.loads((tmp_path / "out" / "metrics.json").read_text())["classical"]
+    for lab, g in again["synth_test"]["groups"]["set"].items():  # from the cached per_image.csv (6 decimals)
+        assert g == pytest.approx(groups[lab], abs=1e-6)
 
 
 def test_model_card_training_rows_are_merged():
@@ -338,3 +382,39 @@ def test_model_card_training_rows_are_merged():
     assert mod.merge_training_rows("", new) == new
     card = "x\n<!-- training:start -->\n" + old + "<!-- training:end -->\n"
     assert mod._block(card, "training") == old
+
+
+def test_inference_variants_script_matches_evaluate(tmp_path):
+    """scripts/inference_variants.py: at the artifact's own working size, without flip or filling, its pooled Dice is
+    exactly that of ``vitiseg evaluate``."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from vitiseg.datasets import write_procedural_dataset
+    from vitiseg.model import ArchConfig, ModelConfig, UNetSegmenter, build_network, save_artifact
+
+    torch.manual_seed(0)
+    arch = ArchConfig(encoder="mobilenet_v2", decoder_channels=(32, 16, 16, 8, 8))
+    net = build_network(arch).eval()
+    with torch.no_grad():  # bias the depigmented logit so that this untrained net predicts some class 2
+        net.segmentation_head[0].bias[2] += 0.3
+    mdir = tmp_path / "model"
+    save_artifact(mdir, net, ModelConfig(name="tiny", architecture=arch, input_long_side=64))
+    data = write_procedural_dataset(tmp_path / "d", n=3, size=64, seed=3)
+    spec = importlib.util.spec_from_file_location(
+        "iv", Path(__file__).resolve().parents[1] / "scripts" / "inference_variants.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "v.json"
+    assert mod.main(["--model", str(mdir), "--data", f"d:classes:{data}", "--scales", "64,96", "--json", str(out),
+                     "--quiet"]) == 0
+    res = json.loads(out.read_text())["datasets"]["d"]
+    assert res["n_images"] == 3 and 0.0 < res["variants"]["s64"]["dice"] < 1.0
+    assert set(res["variants"]) == {f"{v}{f}" for v in ("s64", "s64+flip", "s96", "s96+flip", "ms", "ms+flip")
+                                    for f in ("", "+fill")}
+    ref = ev.run_evaluation(str(mdir), data / "images", data / "masks", "classes", tmp_path / "ev", progress=False,
+                            segmenter=UNetSegmenter.load(mdir, device="cpu"))
+    assert res["variants"]["s64"]["dice"] == pytest.approx(ref["metrics"]["depigmented"]["pooled_dice"], abs=1e-12)
+    assert res["variants"]["s64"]["fraction_mae_pp"] == pytest.approx(100 * ref["metrics"]["fraction"]["mae"])

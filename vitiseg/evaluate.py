@@ -29,6 +29,11 @@ Metrics (depigmented = class 2; skin = classes 1 and 2):
   background). Lesions (8-connected components) of the truth with no predicted pixel are *missed*, predicted ones
   touching no true lesion are *false*. Pooled as shares of all FN / FP pixels and of all lesions.
 
+- **Strata** (``--groups CSV --group-by COL[,COL]``, e.g. the ``index.csv`` of ``vitiseg synth dataset`` with its
+  ``set`` (background photo set) and ``kind`` (lesion pattern) columns): the same pooled metrics per value of each
+  column, plus each stratum's share of all missed (FN) and false (FP) depigmented pixels, so that an average can be
+  traced to the photos behind it. Images without a label are counted under ``"(none)"``.
+
 Writes ``OUT/per_image.csv`` and ``OUT/summary.json``; with ``worst`` > 0 (CLI ``--worst``, default 12) also
 ``OUT/worst.jpg``, one row per image with the most wrong pixels: photo | truth | prediction | errors drawn on the photo
 (missed depigmented pixels red, false alarms blue, correct ones green), for looking at failures rather than averages.
@@ -321,6 +326,65 @@ def ita_tertiles(rows: list[dict], kind: MaskKind = "classes") -> dict[str, Any]
     return out
 
 
+NO_GROUP = "(none)"
+
+
+def read_groups(path: str | Path, columns: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Labels of each image id from a CSV with an ``id`` column: ``{column: {id: label}}``.
+
+    Raises ``ValueError`` naming the available columns when the file has no ``id`` column or lacks a requested one.
+    """
+    p = Path(path)
+    with p.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        have = list(reader.fieldnames or [])
+        cols = [c for c in columns]
+        if "id" not in have:
+            raise ValueError(f"{p}: no 'id' column (columns: {have})")
+        missing = [c for c in cols if c not in have]
+        if missing:
+            raise ValueError(f"{p}: no column {missing} to group by (columns: {have})")
+        out: dict[str, dict[str, str]] = {c: {} for c in cols}
+        for r in reader:
+            for c in cols:
+                out[c][str(r["id"])] = str(r[c])
+    return out
+
+
+def group_metrics(rows: list[dict], labels: dict[str, str], kind: MaskKind) -> dict[str, dict[str, Any]]:
+    """Pooled metrics of ``rows`` per label (``labels``: image id -> label; unlabelled ids go to ``"(none)"``).
+
+    Per label: ``n_images``; for ``classes`` / ``lesion`` masks the pooled and mean depigmented Dice and the label's
+    shares of all FN and of all FP depigmented pixels (``None`` when there are none); skin pooled Dice when skin
+    metrics exist; fraction MAE and mean signed error (pred - true) when fractions exist. Sorted by label.
+    """
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(labels.get(str(r["id"]), NO_GROUP), []).append(r)
+    fn_all = sum(r.get("depig_fn", 0) for r in rows)
+    fp_all = sum(r.get("depig_fp", 0) for r in rows)
+    out: dict[str, dict[str, Any]] = {}
+    for lab in sorted(by):
+        g = by[lab]
+        m: dict[str, Any] = {"n_images": len(g)}
+        dep = _pooled(g, "depig")
+        if dep and kind != "skin":
+            m["depig_pooled_dice"] = dep["pooled_dice"]
+            m["depig_mean_dice"] = dep["mean_dice"]
+            m["fn_share"] = sum(r["depig_fn"] for r in g) / fn_all if fn_all else None
+            m["fp_share"] = sum(r["depig_fp"] for r in g) / fp_all if fp_all else None
+        sk = _pooled(g, "skin")
+        if sk:
+            m["skin_pooled_dice"] = sk["pooled_dice"]
+        errs = [r["fraction_pred"] - r["fraction_true"] for r in g
+                if np.isfinite(r.get("fraction_abs_err", float("nan")))]
+        if errs:
+            m["fraction_mae"] = float(np.mean(np.abs(errs)))
+            m["fraction_bias"] = float(np.mean(errs))
+        out[lab] = m
+    return out
+
+
 def summarise(rows: list[dict], kind: MaskKind) -> dict[str, Any]:
     """Dataset-level metrics of per-image rows (see module doc)."""
     s: dict[str, Any] = {"n_images": len(rows), "mask_kind": kind}
@@ -462,6 +526,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", help="output folder (default runs/evaluate/<model>-<UTC time>)")
+    p.add_argument("--groups", help="CSV with an 'id' column and label columns (e.g. a synthetic set's index.csv): "
+                   "metrics are also reported per label of each --group-by column")
+    p.add_argument("--group-by", default="set,kind",
+                   help="comma-separated columns of --groups to stratify by (default: set,kind)")
     p.add_argument("--worst", type=int, default=12,
                    help="draw the N images with the most wrong pixels into OUT/worst.jpg (0: none; default 12)")
 
@@ -492,12 +560,14 @@ def run_evaluation(
     progress: bool = True,
     segmenter: Any = None,
     worst: int = 0,
+    groups: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (``default`` / ``classical`` / folder) on a dataset; writes and returns ``summary.json``.
 
     ``segmenter``: an already loaded segmenter to use instead of loading ``model`` again. The per-image rows are
     returned under the key ``"rows"`` (not written to summary.json; they are in per_image.csv). ``worst`` > 0 also
     writes ``OUT/worst.jpg`` (:func:`worst_sheet`) and lists those images in the summary (``worst_images``).
+    ``groups`` (:func:`read_groups`) adds ``metrics["groups"][column][label]`` (:func:`group_metrics`).
     """
     from .segment import load_segmenter
 
@@ -526,6 +596,8 @@ def run_evaluation(
         },
         "metrics": summarise(rows, kind),
     }
+    if groups:
+        summary["metrics"]["groups"] = {col: group_metrics(rows, lab, kind) for col, lab in groups.items()}
     if worst > 0:
         summary["worst_images"] = [
             {"id": r["id"], "wrong_px": wrong_pixels(r, kind)} for r in worst_rows(rows, kind, worst)
@@ -652,13 +724,15 @@ def _pct(x: float | None) -> str:
 
 def main(args: argparse.Namespace) -> int:
     ids = read_ids(args.ids, args.split) if args.ids else None
+    cols = [c.strip() for c in args.group_by.split(",") if c.strip()]
+    groups = read_groups(args.groups, cols) if args.groups else None
     name = Path(args.model).name if args.model not in ("default", "classical") else args.model
     out = args.out or str(
         Path("runs") / "evaluate" / f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
     )
     s = run_evaluation(
         args.model, args.images, args.masks, args.mask_kind, out, ids, args.max_images, args.normalise, args.device,
-        worst=args.worst,
+        worst=args.worst, groups=groups,
     )
     m = s["metrics"]
     log.info("model %s (%s) on %d images -> %s", s["model"].get("name"), s["model"].get("kind"), m["n_images"], out)
@@ -682,6 +756,13 @@ def main(args: argparse.Namespace) -> int:
         log.info("fraction     MAE %s bias %s slope %s", _fmt(f["mae"]), _fmt(f["mean_signed_error"]), _fmt(f["slope"]))
     if m.get("ita"):
         log.info("ITA tertiles %s", {k: v for k, v in m["ita"].items() if k.startswith("gap")})
+    for col, per in m.get("groups", {}).items():
+        for lab, g in per.items():
+            log.info(
+                "%s=%-20s n=%-4d depigmented Dice %s (share of missed px %s) skin Dice %s fraction MAE %s bias %s",
+                col, lab, g["n_images"], _fmt(g.get("depig_pooled_dice")), _pct(g.get("fn_share")),
+                _fmt(g.get("skin_pooled_dice")), _fmt(g.get("fraction_mae")), _fmt(g.get("fraction_bias")),
+            )
     if (Path(out) / "worst.jpg").is_file() and s.get("worst_images"):
         log.info("the %d images with the most wrong pixels: %s", len(s["worst_images"]), Path(out) / "worst.jpg")
     return 0

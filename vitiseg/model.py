@@ -295,9 +295,13 @@ class UNetSegmenter:
             p = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in p])
         return decode_probs(p, self.cfg.depigmented_threshold)
 
-    def predict_probs(self, rgb: np.ndarray) -> np.ndarray:
-        """``(H, W, 3) uint8`` RGB (colour-normalised) -> ``(3, H, W) float32`` class probabilities."""
-        img, (h, w) = prepare_input(rgb, self.cfg.input_long_side)
+    def predict_probs(self, rgb: np.ndarray, long_side: int | None = None) -> np.ndarray:
+        """``(H, W, 3) uint8`` RGB (colour-normalised) -> ``(3, H, W) float32`` class probabilities.
+
+        ``long_side``: working size for this call instead of the artifact's ``input_long_side`` (for experiments with
+        the inference scale; the pipeline always uses the artifact's).
+        """
+        img, (h, w) = prepare_input(rgb, long_side or self.cfg.input_long_side)
         p = self._probs([img])[0][:, :h, :w]
         H, W = rgb.shape[:2]
         if (h, w) != (H, W):
