@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Reproduce the shipped model ``models/vitiseg-unet-mnv2`` with one command: every stage of its recipe in order.
 
-Renders the synthetic sets, runs the six training stages (each starts from the previous stage's weights), copies the
-final artifact into ``--install`` (default: nowhere; pass ``models/vitiseg-unet-mnv2`` to replace the shipped one) and
+Renders the synthetic sets, runs the seven training stages (each starts from the previous stage's weights), averages
+the weights of stage 6's last and stage 7's best and last epochs (``scripts/average_models.py``), copies that
+artifact into ``--install`` (default: nowhere; pass ``models/vitiseg-unet-mnv2`` to replace the shipped one) and
 measures the model card's numbers. Finished steps are skipped on a re-run (the synthetic sets and the training runs are
 resumable), so an interrupted reproduction continues where it stopped.
 
-Stages 1-2 and 6 of the shipped model ran on a 2-core CPU, stages 3-5 on one H100; every stage ends on its ``max_minutes``
+Stages 1-2 and 6-7 of the shipped model ran on a 2-core CPU, stages 3-5 on one H100; every stage ends on its ``max_minutes``
 budget, so other hardware reproduces the recipe, not the exact weights (see the model card). ``--dry-run`` prints the
 commands only.
 
@@ -57,7 +58,12 @@ STAGES = [
     Stage("configs/train_unet_mnv2_gpu3.yaml", "runs/train/vitiseg-unet-mnv2-gpu3", SYNTH_V4),
     # whole 384-px images at a low learning rate; its last epoch is shipped (no pick on the small val sample)
     Stage("configs/train_unet_mnv2_cpu6.yaml", "runs/train/vitiseg-unet-mnv2-cpu6", SYNTH_V3, export="last"),
+    Stage("configs/train_unet_mnv2_cpu7.yaml", "runs/train/vitiseg-unet-mnv2-cpu7", SYNTH_V3, export="last"),
 ]
+# the shipped model is the uniform weight average of these artifacts (scripts/average_models.py; model card, stage 7)
+AVERAGE = ("runs/train/vitiseg-unet-mnv2-cpu6/last", "runs/train/vitiseg-unet-mnv2-cpu7/best",
+           "runs/train/vitiseg-unet-mnv2-cpu7/last")
+AVERAGE_OUT = "runs/train/vitiseg-unet-mnv2-avg7"
 TEST_SYNTH = SYNTH_V3  # the model card's synthetic test split
 
 
@@ -75,6 +81,9 @@ def commands(skin_root: str, workers: int, install: str | None) -> list[list[str
         cmds.append(exe + ["train", "--config", st.config, "--out", st.run, "--no-progress"])
     final = STAGES[-1].run
     artifact = f"{final}/{STAGES[-1].export}"
+    if AVERAGE:
+        cmds.append([sys.executable, "scripts/average_models.py", "--out", AVERAGE_OUT, *AVERAGE])
+        artifact = AVERAGE_OUT
     if install:
         cmds.append(["cp", f"{artifact}/config.json", f"{artifact}/model.safetensors", install])
     model = install or artifact

@@ -215,3 +215,40 @@ def test_ambiguity_map_matches_probabilities(artifact):
         expected = (classes >= 1) & (ratio > 0.25) & (ratio < 0.75)
         assert amb.dtype == bool and amb.shape == shape and np.array_equal(amb, expected)
         assert not (amb & (classes == 0)).any()
+
+
+def test_average_artifacts_exact(tmp_path):
+    from vitiseg.model import average_artifacts
+
+    dirs = []
+    for i in range(3):
+        torch.manual_seed(10 + i)
+        net = build_network(SMALL)
+        with torch.no_grad():  # distinct BatchNorm statistics and counters per input
+            for m in net.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.uniform_(-1, 1)
+                    m.num_batches_tracked.fill_(i + 1)
+        cfg = ModelConfig(name=f"m{i}", architecture=SMALL, input_long_side=64, training={"epoch": i})
+        save_artifact(tmp_path / f"m{i}", net, cfg)
+        dirs.append(tmp_path / f"m{i}")
+    sha = average_artifacts(dirs, tmp_path / "avg")
+    assert sha == sha256_file(tmp_path / "avg" / "model.safetensors")
+    ins = [load_file(str(d / "model.safetensors")) for d in dirs]
+    out = load_file(str(tmp_path / "avg" / "model.safetensors"))
+    for k, v in out.items():
+        if v.is_floating_point():
+            want = (ins[0][k].double() + ins[1][k].double() + ins[2][k].double()) / 3
+            assert torch.equal(v, want.float()), k
+        else:
+            assert torch.equal(v, ins[2][k]), k  # counters from the last input
+    cfg = json.loads((tmp_path / "avg" / "config.json").read_text())
+    assert cfg["name"] == "m2" and cfg["training"]["epoch"] == 2
+    assert [e["sha256"] for e in cfg["training"]["weight_average_of"]] == [sha256_file(d / "model.safetensors") for d in dirs]
+    UNetSegmenter.load(tmp_path / "avg", device="cpu")  # loads strictly
+    other = ModelConfig(name="x", architecture=SMALL, input_long_side=96)
+    save_artifact(tmp_path / "x", build_network(SMALL), other)
+    with pytest.raises(ModelError, match="input_long_side"):
+        average_artifacts([dirs[0], tmp_path / "x"], tmp_path / "bad")
+    with pytest.raises(ModelError, match="at least two"):
+        average_artifacts(dirs[:1], tmp_path / "bad")

@@ -33,6 +33,8 @@ def test_shipped_model_was_trained_by_the_last_stage_config():
     last = rm.STAGES[-1]
     assert shipped["training"]["config_source"] == last.config
     assert shipped["training"]["config_fingerprint"] == load_train_config(REPO / last.config).fingerprint()
+    # ... and is the weight average of the recipe's AVERAGE artifacts, in that order
+    assert [e["path"] for e in shipped["training"]["weight_average_of"]] == list(rm.AVERAGE)
     # the model card names the shipped weights by their hash
     import hashlib
 
@@ -45,5 +47,8 @@ def test_dry_run_lists_every_step(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum(" synth dataset " in x for x in lines) == 3  # synth_unet, synth_v3, synth_v4 rendered once each
     assert [x.split("--config ")[1].split()[0] for x in lines if " train --config " in x] == [s.config for s in rm.STAGES]
-    assert lines[-2].startswith("cp runs/train/vitiseg-unet-mnv2-cpu6/last/config.json")
+    assert "scripts/average_models.py --out runs/train/vitiseg-unet-mnv2-avg7" in lines[-3]
+    assert all(a in lines[-3] for a in rm.AVERAGE) and all(a.startswith(rm.STAGES[-1].run) or
+                                                             a.startswith(rm.STAGES[-2].run) for a in rm.AVERAGE)
+    assert lines[-2].startswith("cp runs/train/vitiseg-unet-mnv2-avg7/config.json")
     assert "evaluate_model_card.py" in lines[-1] and "--card models/vitiseg-unet-mnv2/README.md" in lines[-1]
