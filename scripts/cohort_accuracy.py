@@ -9,6 +9,10 @@ the per-region error of the depigmented fraction, and writes the same numbers to
     vitiseg synth cohort --skin-root ../shared/data/skin --out V --preset ruxolitinib_wk12 --seed 0
     vitiseg run V --out OUT
     python scripts/cohort_accuracy.py --truth V_truth --run OUT
+
+Several cohorts (``--truth A_truth --run A_out --truth B_truth --run B_out``, paired in order) are compared one by
+one and then summarised side by side with their mean: two cohorts of the same preset can differ more than two models
+on one cohort (model card, stage 7), so compare models on more than one.
 """
 
 from __future__ import annotations
@@ -181,18 +185,63 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_KEYS = (
+    ("F-VASI MAE", lambda r: r["per_visit_error"]["f_vasi"]["mae"]),
+    ("F-VASI bias", lambda r: r["per_visit_error"]["f_vasi"]["bias"]),
+    ("F-VASI r", lambda r: r["per_visit_error"]["f_vasi"]["pearson_r"]),
+    ("T-VASI MAE", lambda r: r["per_visit_error"]["t_vasi"]["mae"]),
+    ("T-VASI bias", lambda r: r["per_visit_error"]["t_vasi"]["bias"]),
+    ("T-VASI r", lambda r: r["per_visit_error"]["t_vasi"]["pearson_r"]),
+    ("F-VASI90 run - true (pp)", lambda r: r["responders"]["f_vasi90"]["run_pct"] - r["responders"]["f_vasi90"]["true_pct"]),
+    ("T-VASI50 run - true (pp)", lambda r: r["responders"]["t_vasi50"]["run_pct"] - r["responders"]["t_vasi50"]["true_pct"]),
+    ("false alarms", lambda r: r["photo_checks"]["lesion_free"]["n_over_cut"] if r.get("photo_checks") else float("nan")),
+    ("under-calls", lambda r: r["photo_checks"]["large"]["n_under_called"] if r.get("photo_checks") else float("nan")),
+)
+
+
+def summary(results: list[dict], names: list[str]) -> dict:
+    """Headline numbers of several cohorts (``SUMMARY_KEYS``) and their mean: ``{"cohorts": {name: {...}}, "mean"}``."""
+    per = {n: {k: float(fn(r)) for k, fn in SUMMARY_KEYS} for n, r in zip(names, results)}
+    mean = {k: float(pd.Series([per[n][k] for n in names]).mean()) for k, _ in SUMMARY_KEYS}
+    return {"cohorts": per, "mean": mean}
+
+
+def summary_table(summ: dict) -> str:
+    keys = [k for k, _ in SUMMARY_KEYS]
+    lines = ["| cohort | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, d in list(summ["cohorts"].items()) + [("mean", summ["mean"])]:
+        lines.append(f"| {name} | " + " | ".join(f"{d[k]:.2f}" if k.startswith(("F-VASI ", "T-VASI ")) and
+                                                 "(pp)" not in k else f"{d[k]:.1f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--truth", required=True, help="truth folder of the synthetic cohort (VISITS_truth)")
-    ap.add_argument("--run", required=True, help="output folder of vitiseg run")
+    ap.add_argument("--truth", required=True, action="append",
+                    help="truth folder of the synthetic cohort (VISITS_truth); repeat for several cohorts")
+    ap.add_argument("--run", required=True, action="append",
+                    help="output folder of vitiseg run; one per --truth, in the same order")
     ap.add_argument("--json", help="also write the numbers here")
     a = ap.parse_args(argv)
-    res = compare(Path(a.truth), Path(a.run))
-    print(f"{res['n_visits_scored']} of {res['n_visits_truth']} visits scored, {res['n_patients']} patients")
-    print(table(res))
+    if len(a.truth) != len(a.run):
+        ap.error(f"{len(a.truth)} --truth but {len(a.run)} --run: give them in pairs")
+    results, ok = [], True
+    for truth, run in zip(a.truth, a.run):
+        res = compare(Path(truth), Path(run))
+        if len(a.truth) > 1:
+            print(f"\n## {truth} vs {run}")
+        print(f"{res['n_visits_scored']} of {res['n_visits_truth']} visits scored, {res['n_patients']} patients")
+        print(table(res))
+        results.append(res)
+        ok = ok and res["n_visits_scored"] == res["n_visits_truth"]
+    out: dict = results[0]
+    if len(results) > 1:
+        summ = summary(results, [str(t) for t in a.truth])
+        print("\n## all cohorts\n" + summary_table(summ))
+        out = {"cohorts": dict(zip([str(t) for t in a.truth], results)), "summary": summ}
     if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    return 0 if res["n_visits_scored"] == res["n_visits_truth"] else 1
+        Path(a.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

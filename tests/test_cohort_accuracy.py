@@ -101,3 +101,31 @@ def test_uncertainty_calibration_table_exact():
     assert t["bins"][2]["mean_err_pp"] == pytest.approx(14.0) and t["bins"][2]["over_10pp_pct"] == 50.0
     assert t["bins"][3]["n"] == 0 and t["bins"][3]["mean_err_pp"] != t["bins"][3]["mean_err_pp"]  # NaN when empty
     assert t["spearman"] == pytest.approx(0.8285714, abs=1e-6)
+
+
+def test_several_cohorts_are_summarised(tmp_path):
+    import json
+
+    test_cohort_accuracy_exact(tmp_path / "a")  # writes tmp_path/a/{truth,run}
+    a_truth, a_run = tmp_path / "a" / "truth", tmp_path / "a" / "run"
+    # cohort b: the same truth, a run whose F-VASI is off by +0.3 instead of +0.1
+    b_truth, b_run = tmp_path / "b" / "truth", tmp_path / "b" / "run"
+    import shutil
+
+    shutil.copytree(a_truth, b_truth)
+    shutil.copytree(a_run, b_run)
+    v = (b_run / "visits.csv").read_text().replace("1.1,", "1.3,").replace("0.3,", "0.5,").replace("0.6,", "0.8,")
+    (b_run / "visits.csv").write_text(v.replace("P2,week12,0.5,", "P2,week12,0.7,"))
+    out = tmp_path / "all.json"
+    argv = ["--truth", str(a_truth), "--run", str(a_run), "--truth", str(b_truth), "--run", str(b_run),
+            "--json", str(out)]
+    assert ca.main(argv) == 0
+    res = json.loads(out.read_text())
+    per = res["summary"]["cohorts"]
+    assert per[str(a_truth)]["F-VASI MAE"] == pytest.approx(0.1)
+    assert per[str(b_truth)]["F-VASI MAE"] == pytest.approx(0.3)
+    assert res["summary"]["mean"]["F-VASI MAE"] == pytest.approx(0.2)
+    assert res["summary"]["mean"]["T-VASI MAE"] == pytest.approx(0.0)
+    assert set(res["cohorts"]) == {str(a_truth), str(b_truth)}
+    with pytest.raises(SystemExit):
+        ca.main(["--truth", str(a_truth), "--truth", str(b_truth), "--run", str(a_run)])
