@@ -37,7 +37,7 @@ from tqdm import tqdm
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitiseg.evaluate import list_items, read_ids  # noqa: E402
+from vitiseg.evaluate import dice_iou, list_items, overlap_counts, read_ids  # noqa: E402
 from vitiseg.images import read_mask, read_rgb  # noqa: E402
 from vitiseg.model import UNetSegmenter, decode_probs  # noqa: E402
 from vitiseg.normalise import normalise  # noqa: E402
@@ -72,9 +72,10 @@ def accumulate(acc: dict[str, dict[str, float]], classes: dict[str, np.ndarray],
     for name, c in classes.items():
         a = acc.setdefault(name, {"tp": 0, "fp": 0, "fn": 0, "abs": 0.0, "signed": 0.0, "n_frac": 0})
         p = c == 2
-        a["tp"] += int((p & g).sum())
-        a["fp"] += int((p & ~g).sum())
-        a["fn"] += int((~p & g).sum())
+        tp, fp, fn = overlap_counts(p, g)
+        a["tp"] += tp
+        a["fp"] += fp
+        a["fn"] += fn
         if kind == "classes" and (gt >= 1).any():
             err = p.sum() / max(int((c >= 1).sum()), 1) - g.sum() / int((gt >= 1).sum())
             a["abs"] += abs(err)
@@ -85,8 +86,7 @@ def accumulate(acc: dict[str, dict[str, float]], classes: dict[str, np.ndarray],
 def finish(acc: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
     res = {}
     for name, a in acc.items():
-        den = 2 * a["tp"] + a["fp"] + a["fn"]
-        r: dict[str, Any] = {"dice": 2 * a["tp"] / den if den else 1.0}
+        r: dict[str, Any] = {"dice": dice_iou(int(a["tp"]), int(a["fp"]), int(a["fn"]))[0]}
         if a["n_frac"]:
             r["fraction_mae_pp"] = 100 * a["abs"] / a["n_frac"]
             r["fraction_bias_pp"] = 100 * a["signed"] / a["n_frac"]
