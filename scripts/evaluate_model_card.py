@@ -65,8 +65,17 @@ def _parse(v: str) -> Any:
             return v
 
 
+REUSE_KEYS = ("sha256", "input_long_side", "depigmented_threshold", "refinement")
+
+
+def same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two model identities give the same predictions: same weights hash and inference settings (working size,
+    threshold, colour refinement; a key missing from an older summary counts as None)."""
+    return all(a.get(k) == b.get(k) for k in REUSE_KEYS)
+
+
 def _reuse(d: Path, seg: Any, ids: list[str], max_images: int | None) -> dict[str, Any] | None:
-    """A previous result in ``d`` for the same model (sha256) and the same image ids, or None."""
+    """A previous result in ``d`` for the same model (:func:`same_model`) and the same image ids, or None."""
     sj, pc = d / "summary.json", d / "per_image.csv"
     if not (sj.is_file() and pc.is_file()):
         return None
@@ -74,7 +83,7 @@ def _reuse(d: Path, seg: Any, ids: list[str], max_images: int | None) -> dict[st
     with pc.open(newline="") as f:
         rows = [{k: _parse(v) for k, v in r.items()} for r in csv.DictReader(f)]
     want = set(ids[:max_images] if max_images else ids)
-    if s["model"].get("sha256") != seg.identity.get("sha256") or {str(r["id"]) for r in rows} - want:
+    if not same_model(s["model"], seg.identity) or {str(r["id"]) for r in rows} - want:
         return None
     if len(rows) != len(want) and not max_images:
         return None
@@ -284,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-run", action="append", default=[],
                     help="training run folder(s) to summarise (epochs, steps, wall clock) in the card")
     ap.add_argument("--reuse", action="store_true",
-                    help="reuse OUT/<tag>/<dataset> results of the same model sha256 and image ids")
+                    help="reuse OUT/<tag>/<dataset> results of the same model (weights sha256 and inference settings) and image ids")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results = {}

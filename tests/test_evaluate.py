@@ -384,6 +384,23 @@ def test_model_card_training_rows_are_merged():
     assert mod._block(card, "training") == old
 
 
+def test_model_card_reuses_only_results_of_the_same_inference():
+    """Cached rows are reused only for the same weights AND inference settings (a colour refinement added to the same
+    weights must be re-measured)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "emc", Path(__file__).resolve().parents[1] / "scripts" / "evaluate_model_card.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    old = {"sha256": "ab", "input_long_side": 384, "depigmented_threshold": 0.5, "path": "/x"}  # older summary
+    assert mod.same_model(old, {**old, "refinement": None, "path": "/y"})
+    assert not mod.same_model(old, {**old, "refinement": {"method": "colour_gaussian"}})
+    assert not mod.same_model(old, {**old, "sha256": "cd"})
+    assert not mod.same_model(old, {**old, "depigmented_threshold": 0.4})
+
+
 def test_inference_variants_script_matches_evaluate(tmp_path):
     """scripts/inference_variants.py: at the artifact's own working size, without flip or filling, its pooled Dice is
     exactly that of ``vitiseg evaluate``."""

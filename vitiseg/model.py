@@ -10,7 +10,8 @@ A model artifact is a folder (``models/<name>/``) holding
 
 Inference (:class:`UNetSegmenter`) takes a colour-normalised ``(H, W, 3) uint8`` RGB photo of any size, resizes it so
 that its long side equals ``input_long_side`` (the scale the network was trained at), pads to a multiple of 32 by
-reflection, runs the network, resizes the class probabilities back to ``(H, W)`` (bilinear) and decodes them
+reflection, runs the network, optionally refines the probabilities by the photo's own skin colours at the working
+size (``refinement`` in config.json, :mod:`vitiseg.refine`), resizes them back to ``(H, W)`` (bilinear) and decodes them
 hierarchically: background if ``P(bg) > P(skin) + P(depig)``, else depigmented if
 ``P(depig) / (P(skin) + P(depig)) >= depigmented_threshold``, else healthy skin. Output ``(H, W) uint8`` in {0, 1, 2}.
 On CPU the result is deterministic for a fixed thread count (no random ops, deterministic algorithms requested).
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .config import NormaliseConfig
 from .images import atomic_write_bytes, atomic_write_text, sha256_file
+from .refine import RefineConfig, refine_probs
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class ModelConfig(_Strict):
     colour_normalisation: NormaliseConfig = NormaliseConfig()
     input_long_side: int = Field(384, ge=32, le=4096)
     depigmented_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    refinement: RefineConfig | None = None  # per-photo colour refinement (vitiseg.refine); None = network only
     weights_dtype: Literal["float32", "float16"] = "float32"
     training: dict[str, Any] = {}
 
@@ -213,6 +216,28 @@ def average_artifacts(model_dirs: list[str | Path], out_dir: str | Path, card: s
     return save_artifact(out_dir, net, cfg, card)
 
 
+def with_refinement(model_dir: str | Path, out_dir: str | Path, refinement: RefineConfig | None) -> str:
+    """Copy an artifact to ``out_dir`` with its ``config.json`` ``refinement`` set (None removes it).
+
+    The weights are copied byte for byte (same SHA-256, returned); the model card is not copied (the shipped card is
+    maintained by ``scripts/evaluate_model_card.py``). ``training["refinement_from"]`` records the source artifact's
+    path and weights hash.
+    """
+    src, dst = Path(model_dir), Path(out_dir)
+    cfg = load_model_config(src)
+    wpath = src / "model.safetensors"
+    if not wpath.is_file():
+        raise ModelError(f"model weights not found: {wpath}")
+    dst.mkdir(parents=True, exist_ok=True)
+    data = wpath.read_bytes()
+    atomic_write_bytes(dst / "model.safetensors", data)
+    training = dict(cfg.training)
+    training["refinement_from"] = {"path": str(src), "sha256": sha256_file(wpath)}
+    new = cfg.model_copy(update={"refinement": refinement, "training": training})
+    atomic_write_text(dst / "config.json", json.dumps(new.model_dump(mode="json"), indent=2) + "\n")
+    return sha256_file(dst / "model.safetensors")
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -222,6 +247,14 @@ def _resolve_device(device: str) -> torch.device:
 
 
 AMBIGUOUS_LOW, AMBIGUOUS_HIGH = 0.25, 0.75  # depigmented-share band of "uncertain" skin pixels
+
+
+def _resize_probs(p: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(3, h, w)`` probabilities -> ``(3, H, W)`` (bilinear per class; returned as is when the size matches)."""
+    H, W = shape
+    if p.shape[1:] == (H, W):
+        return p
+    return np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in p])
 
 
 def decode_probs(probs: np.ndarray, depigmented_threshold: float = 0.5) -> np.ndarray:
@@ -307,6 +340,7 @@ class UNetSegmenter:
             "path": str(d.resolve()),
             "input_long_side": cfg.input_long_side,
             "depigmented_threshold": cfg.depigmented_threshold,
+            "refinement": cfg.refinement.model_dump() if cfg.refinement is not None else None,
         }
         log.info("loaded U-Net %s (%s) from %s on %s", cfg.name, cfg.architecture.encoder, d, dev)
         return cls(net, cfg, identity, dev)
@@ -327,26 +361,29 @@ class UNetSegmenter:
             torch.use_deterministic_algorithms(prev)
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
-    def _finish(self, probs: np.ndarray, hw: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
-        h, w = hw
-        H, W = shape
-        p = probs[:, :h, :w]
-        if (h, w) != (H, W):
-            p = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in p])
-        return decode_probs(p, self.cfg.depigmented_threshold)
+    def _refine(self, img: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Working-size ``(3, h, w)`` probabilities of the un-padded working image ``img`` -> refined (or as is)."""
+        if self.cfg.refinement is None:
+            return p
+        return refine_probs(img, p, self.cfg.refinement)[0]
 
-    def predict_probs(self, rgb: np.ndarray, long_side: int | None = None) -> np.ndarray:
+    def _finish(self, probs: np.ndarray, img: np.ndarray, hw: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+        h, w = hw
+        p = self._refine(np.ascontiguousarray(img[:h, :w]), probs[:, :h, :w])
+        return decode_probs(_resize_probs(p, shape), self.cfg.depigmented_threshold)
+
+    def predict_probs(self, rgb: np.ndarray, long_side: int | None = None, refine: bool = True) -> np.ndarray:
         """``(H, W, 3) uint8`` RGB (colour-normalised) -> ``(3, H, W) float32`` class probabilities.
 
         ``long_side``: working size for this call instead of the artifact's ``input_long_side`` (for experiments with
-        the inference scale; the pipeline always uses the artifact's).
+        the inference scale; the pipeline always uses the artifact's). ``refine``: apply the artifact's colour
+        refinement (if it has one); False gives the network's own probabilities.
         """
         img, (h, w) = prepare_input(rgb, long_side or self.cfg.input_long_side)
         p = self._probs([img])[0][:, :h, :w]
-        H, W = rgb.shape[:2]
-        if (h, w) != (H, W):
-            p = np.stack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in p])
-        return p
+        if refine:
+            p = self._refine(np.ascontiguousarray(img[:h, :w]), p)
+        return _resize_probs(p, rgb.shape[:2])
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """``(H, W, 3) uint8`` RGB, already colour-normalised -> ``(H, W) uint8`` classes {0, 1, 2}."""
@@ -354,15 +391,20 @@ class UNetSegmenter:
 
     def predict_with_ambiguity(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Classes (identical to :meth:`predict`) and an ``(H, W) bool`` map of *ambiguous* skin pixels: classified
-        skin whose depigmented share P(depig) / (P(skin) + P(depig)) lies strictly between 0.25 and 0.75.
+        skin whose depigmented share P(depig) / (P(skin) + P(depig)) lies strictly between 0.25 and 0.75, taken from
+        the network's own probabilities (before any colour refinement, which moves pixels by colour, not by the
+        network's confidence; the skin/background decision, and so this map, is the same with or without it).
 
         On held-out synthetic photos, those with >= 5 % of their skin ambiguous had depigmented-fraction errors of
         10-47 pp on average per bin, against 2.2-6.6 pp below (shipped model; model card, "Uncertainty flag";
         ``scripts/uncertainty_calibration.py``).
         """
-        probs = self.predict_probs(rgb)
-        classes = decode_probs(probs, self.cfg.depigmented_threshold)
-        ratio = probs[2] / np.maximum(probs[1] + probs[2], 1e-12)
+        img, (h, w) = prepare_input(rgb, self.cfg.input_long_side)
+        raw = self._probs([img])[0][:, :h, :w]
+        classes = decode_probs(_resize_probs(self._refine(np.ascontiguousarray(img[:h, :w]), raw), rgb.shape[:2]),
+                               self.cfg.depigmented_threshold)
+        net = _resize_probs(raw, rgb.shape[:2])
+        ratio = net[2] / np.maximum(net[1] + net[2], 1e-12)
         return classes, (classes >= 1) & (ratio > AMBIGUOUS_LOW) & (ratio < AMBIGUOUS_HIGH)
 
     def predict_batch(self, rgbs: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
@@ -380,5 +422,5 @@ class UNetSegmenter:
                 chunk = idx[s : s + batch_size]
                 probs = self._probs([prepared[i][0] for i in chunk])
                 for j, i in enumerate(chunk):
-                    out[i] = self._finish(probs[j], prepared[i][1], rgbs[i].shape[:2])
+                    out[i] = self._finish(probs[j], prepared[i][0], prepared[i][1], rgbs[i].shape[:2])
         return [o for o in out if o is not None]

@@ -19,7 +19,9 @@ All segmenters share one contract, :class:`Segmenter`: ``predict(rgb)`` takes a 
    filter, specks below 0.02 % of the skin area removed.
 
 The baseline fails on photos with skin-coloured backgrounds and on near-total depigmentation (no healthy reference);
-the U-Net (:mod:`vitiseg.model`) is the default for that reason.
+the U-Net (:mod:`vitiseg.model`) is the default for that reason. A U-Net artifact may add a per-photo colour
+refinement of the network's probabilities (:mod:`vitiseg.refine`, ``refinement`` in its ``config.json``); the shipped
+model does not (measured, not adopted).
 """
 
 from __future__ import annotations
