@@ -52,6 +52,35 @@ def test_lesion_pixels_are_modulated_and_background_untouched():
     assert out[cls == 2].astype(float).std(0).mean() > 1.0
 
 
+def test_lesion_free_twin_differs_only_by_the_painting():
+    rgb, skin = _bg("trunk", 128, 6)
+    for strength in (0.0, 1.0):
+        out, cls, truth = render_sample(rgb, skin, np.random.default_rng(9), target_fraction=0.3,
+                                        photo_strength=strength)
+        twin, cls2, truth2 = render_sample(rgb, skin, np.random.default_rng(9), target_fraction=0.3,
+                                           photo_strength=strength, paint_lesions=False)
+        assert np.array_equal(cls, cls2) and truth == truth2 and (cls == 2).any()
+        if strength == 0.0:
+            assert np.array_equal(twin, rgb)  # nothing painted, no camera model
+        differs = (out != twin).any(-1)
+        if truth["photo"]["blur_sigma"] == 0:  # same noise: only painted pixels (alpha > 0, a few px past class 2) differ
+            assert differs[cls == 2].mean() > 0.95 and not differs[~skin].any()
+
+
+def test_visibility_summary_exact():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sv", Path(__file__).resolve().parents[1] / "scripts" /
+                                                  "synth_visibility.py")
+    sv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sv)
+    de = np.array([0.5, 1.5, 2.5, 4.0, 10.0, 20.0, 30.0, 40.0])
+    s = sv.summarise(de, (1.0, 3.0, 5.0))
+    assert s["1"] == {"share_below": 1 / 8, "dice_ceiling": 2 * 7 / 15}
+    assert s["3"] == {"share_below": 3 / 8, "dice_ceiling": 2 * 5 / 13}
+    assert s["5"] == {"share_below": 4 / 8, "dice_ceiling": 2 * 4 / 12}
+
+
 def test_alpha_threshold_rule_is_exact():
     rgb, skin = _bg("trunk", 96, 4)
     rng = np.random.default_rng(5)

@@ -49,11 +49,12 @@ def pick_background(refs_by_set: dict[str, list[BackgroundRef]], rng: np.random.
 
 
 def make_one(i: int, seed: int, size: int, refs_by_set: dict[str, list[BackgroundRef]],
-             tone_shift: float = 0.0) -> tuple[bytes, np.ndarray, dict]:
+             tone_shift: float = 0.0, paint_lesions: bool = True) -> tuple[bytes, np.ndarray, dict]:
     """Render sample ``i``: returns (JPEG bytes, class mask, truth dict). Deterministic in (seed, i, settings).
 
     ``tone_shift``: probability of darkening the background's skin first (:func:`shift_skin_tone`); 0 draws no
     random number for it, so such a folder is identical to one made before the option existed.
+    ``paint_lesions=False``: the sample's lesion-free twin (same mask, truth and noise; see :func:`render_sample`).
     """
     rng = np.random.default_rng([seed, i])
     ref = pick_background(refs_by_set, rng)
@@ -62,7 +63,7 @@ def make_one(i: int, seed: int, size: int, refs_by_set: dict[str, list[Backgroun
     tone = None
     if tone_shift > 0 and rng.random() < tone_shift:
         rgb, tone = shift_skin_tone(rgb, skin, rng)
-    out, cls, truth = render_sample(rgb, skin, rng)
+    out, cls, truth = render_sample(rgb, skin, rng, paint_lesions=paint_lesions)
     truth = {"id": sample_id(i), "set": ref.set, "background": ref.bg_id, "split": ref.split, "seed": seed,
              "index": i, **truth}
     if tone is not None:

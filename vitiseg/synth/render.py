@@ -100,6 +100,7 @@ def render_sample(
     photo_strength: float = 1.0,
     jpeg: bool = False,
     exact: bool = False,
+    paint_lesions: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Render one synthetic vitiligo photo.
 
@@ -114,6 +115,9 @@ def render_sample(
             dataset writers pass False and encode once at ``truth["photo"]["jpeg_quality"]``.
         exact: bisect the threshold so the class-2 share hits ``target_fraction`` (otherwise one quantile step,
             close but not exact; the truth always describes the returned mask).
+        paint_lesions: False renders the lesion-free twin of the same sample: every random draw, the class mask,
+            the truth and the camera degradation (noise included) are identical, only the depigmentation is not
+            painted (``scripts/synth_visibility.py`` measures how much each labelled pixel changed).
 
     Returns:
         ``(rgb (H,W,3) uint8, classmask (H,W) uint8 in {0,1,2}, truth dict)``; truth holds pixel counts per class,
@@ -137,7 +141,7 @@ def render_sample(
     else:
         t = 1.0 - target
         alpha = depigmentation_alpha(layout, skin, t, islands)
-    painted = apply_depigmentation(background_rgb, alpha, params)
+    painted = apply_depigmentation(background_rgb, alpha, params) if paint_lesions else background_rgb.copy()
     cls = classes_from_alpha(alpha, skin)
     photo: PhotoParams = sample_photo_params(rng, photo_strength)
     out = apply_photo(painted, photo, rng) if photo_strength > 0 else painted
