@@ -87,6 +87,9 @@ class ValConfig(_Strict):
 class DataConfig(_Strict):
     sources: list[ds.SourceConfig]
     crop_size: int = Field(256, ge=32)
+    # prepare every training sample once into tensors on the training device and cut / augment the batches there
+    # (vitiseg.device_batches); False = loader processes with OpenCV (Sampler). Different draws: part of the fingerprint.
+    on_device: bool = False
 
     @model_validator(mode="after")
     def _names(self) -> "DataConfig":
@@ -136,6 +139,8 @@ class TrainConfig(_Strict):
         d["optim"].pop("epochs", None)
         if d["loss"].get("fn_weight") == 0.5:  # the default (soft Dice): identity of runs from before the option
             d["loss"].pop("fn_weight")
+        if not d["data"].get("on_device"):  # the default (loader batches): identity of runs from before the option
+            d["data"].pop("on_device", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -274,6 +279,23 @@ def batches(sampler: Sampler, steps: range, workers: int, pin: bool) -> Any:
         StepBatches(sampler, steps), batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin,
         prefetch_factor=4, worker_init_fn=_loader_init, multiprocessing_context="spawn",
     )
+
+
+def device_stream(cfg: TrainConfig, sampler: Sampler, device: torch.device, workers: int, steps: range) -> Any:
+    """Batches of ``steps`` cut on ``device`` from banks of every training sample (``data.on_device``)."""
+    from .device_batches import DeviceSampler, bank_side, build_bank
+
+    side = bank_side(cfg.input_long_side, cfg.augment)
+    t0 = time.time()
+    banks = {}
+    for name in sampler.names:
+        banks[name] = build_bank(sampler.train[name], cfg.colour_normalisation, side, device, workers)
+    mb = sum(b.images.numel() + b.targets.numel() for b in banks.values()) / 2**20
+    log.info("device banks: %s samples, side %d px, %.0f MiB on %s, built in %.1f s",
+             {n: len(b) for n, b in banks.items()}, side, mb, device, time.time() - t0)
+    ds_ = DeviceSampler(sampler.names, list(sampler.p), banks, cfg.input_long_side, cfg.data.crop_size,
+                        cfg.optim.batch_size, cfg.augment, cfg.seed)
+    return (ds_.batch(s) for s in steps)
 
 
 def _eval_gt(sample: ds.Sample, target: np.ndarray) -> tuple[np.ndarray, str]:
@@ -460,8 +482,11 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
     workers = min(cfg.loader_workers, max(0, (os.cpu_count() or 1) - 1))  # never more processes than spare cores
     if workers < cfg.loader_workers:
         log.info("loader_workers %d reduced to %d (%s CPU cores here)", cfg.loader_workers, workers, os.cpu_count())
-    stream = iter(batches(sampler, range(start_epoch * o.steps_per_epoch, o.epochs * o.steps_per_epoch),
-                          workers, device.type == "cuda"))
+    run_steps = range(start_epoch * o.steps_per_epoch, o.epochs * o.steps_per_epoch)
+    if cfg.data.on_device:
+        stream = iter(device_stream(cfg, sampler, device, workers, run_steps))
+    else:
+        stream = iter(batches(sampler, run_steps, workers, device.type == "cuda"))
     for epoch in range(start_epoch, o.epochs):
         if time_up:
             break
