@@ -27,6 +27,7 @@ import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -111,7 +112,7 @@ class CropParams:
 
     source: int
     index: int
-    scale: float  # working long side / bank side
+    scale: float  # size of the rescaled photo / its size in the bank (random scale of the working long side)
     y0: float  # top-left of the crop in scaled coordinates (negative = centred padding)
     x0: float
     hflip: bool
@@ -194,8 +195,6 @@ class DeviceSampler:
     @torch.no_grad()
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``step`` on the banks' device: ``(B, c, c, 3) uint8`` and ``(B, c, c) uint8``."""
-        import kornia
-
         params = self.draw(step)
         c = self.crop
         dev = self.banks[self.names[0]].images.device
@@ -213,11 +212,14 @@ class DeviceSampler:
             x[at] = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
             ti = F.grid_sample(tgt, grid, mode="nearest", padding_mode="border", align_corners=True)[:, 0]
             t[at] = torch.where(torch.stack(pads), float(ds.UNKNOWN), ti)
-        x = self._photometric(x, params, kornia)
+        x = self._photometric(x, params)
         return (x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous(),
                 t.round().to(torch.uint8))
 
-    def _photometric(self, x: torch.Tensor, params: list[CropParams], kornia) -> torch.Tensor:  # noqa: ANN001
+    @staticmethod
+    def _photometric(x: torch.Tensor, params: list[CropParams]) -> torch.Tensor:
+        """``(B, 3, c, c) float`` crops in 0..255 -> jittered crops in 0..255 (brightness/contrast about each crop's
+        mean, then HSV saturation and hue, then the Gaussian blur of the crops that drew one)."""
         dev = x.device
         b = torch.tensor([p.brightness for p in params], device=dev).view(-1, 1, 1, 1)
         c = torch.tensor([p.contrast for p in params], device=dev).view(-1, 1, 1, 1)
