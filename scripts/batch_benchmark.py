@@ -62,18 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     t = time.time()
     stream = iter(device_stream(cfg, sampler, device, workers, steps))
     log.info("device banks built in %.1f s", time.time() - t)
-    r = _rate(stream, a.steps, bs, device)
+    r = _rate(stream, a.steps - 1, bs, device)
     log.info("device batches on %s: %.1f crops/s of %d px", device, r, cfg.data.crop_size)
     if a.train_step:
-        net = build_network(cfg.architecture).to(device).train()
+        layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        net = build_network(cfg.architecture).to(device).to(memory_format=layout).train()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
         amp = device.type == "cuda" and cfg.mixed_precision == "bf16"
-        x, tg = next(iter(device_stream(cfg, sampler, device, workers, range(1))))
+        x, tg = next(stream)
         times = []
         for i in range(6):
             t = time.time()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = net(network_input(x, cfg.input_norm))
+                logits = net(network_input(x, cfg.input_norm).contiguous(memory_format=layout))
             loss, _ = partial_loss(logits, tg, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()

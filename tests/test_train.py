@@ -237,7 +237,8 @@ def test_loader_processes_give_the_same_batches(proc):
         assert torch.equal(xa, xb) and torch.equal(ta, tb)
     assert not torch.equal(here[0][0], here[1][0])  # batches differ from step to step
     # loader_workers / mixed_precision do not change the run's identity (a run may resume on another machine)
-    assert cfg.model_copy(update={"loader_workers": 4, "mixed_precision": "off"}).fingerprint() == cfg.fingerprint()
+    machine = {"loader_workers": 4, "mixed_precision": "off", "channels_last": not cfg.channels_last}
+    assert cfg.model_copy(update=machine).fingerprint() == cfg.fingerprint()
 
 
 def test_benchmark_script_smoke(tmp_path):
@@ -267,3 +268,27 @@ def test_cli_machine_overrides_keep_the_run_identity(tmp_path, proc):
     assert used["loader_workers"] == 0 and used["device"] == "cpu"
     shipped = json.loads((run / "best" / "config.json").read_text())
     assert shipped["training"]["config_fingerprint"] == load_train_config(p).fingerprint()
+
+
+def test_channels_last_layout_computes_the_same_loss_and_gradients(proc):
+    """NHWC is a memory layout: one training step's loss and gradients equal the NCHW ones up to float rounding.
+    (Whole runs drift apart: Adam turns rounding-level gradient differences into lr-sized steps.)"""
+    import copy
+
+    from vitiseg.model import build_network
+    from vitiseg.train import Sampler, network_input
+
+    cfg = _tiny_cfg(proc)
+    sampler = Sampler(cfg, {s.name: ds.list_samples(s) for s in cfg.data.sources})
+    x, t = sampler.batch(0)
+    torch.manual_seed(0)
+    nchw = build_network(cfg.architecture).train()
+    nhwc = copy.deepcopy(nchw).to(memory_format=torch.channels_last)
+    inp = network_input(x, cfg.input_norm)
+    la, _ = partial_loss(nchw(inp), t, cfg.loss)
+    lb, _ = partial_loss(nhwc(inp.contiguous(memory_format=torch.channels_last)), t, cfg.loss)
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(la, lb, rtol=1e-5, atol=1e-6)
+    for (name, pa), (_, pb) in zip(nchw.named_parameters(), nhwc.named_parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-3, atol=1e-5, msg=name)

@@ -113,6 +113,9 @@ class TrainConfig(_Strict):
     loader_workers: int = Field(0, ge=0)
     # bf16 autocast of the forward pass on CUDA (ignored on CPU, where training stays float32)
     mixed_precision: Literal["bf16", "off"] = "bf16"
+    # NHWC memory layout of the network and its inputs during training: the same arithmetic in another order
+    # (measured on the 2-core CPU, batch 8 at 384 px with the training loss: 3.0 s per step instead of 4.3 s)
+    channels_last: bool = True
     architecture: ArchConfig = ArchConfig()
     input_norm: InputNorm = InputNorm()
     colour_normalisation: NormaliseConfig = NormaliseConfig()
@@ -130,12 +133,13 @@ class TrainConfig(_Strict):
     def fingerprint(self) -> str:
         """SHA-256 (16 hex) of the settings that define the run.
 
-        Left out: ``device``, ``threads``, ``loader_workers``, ``mixed_precision``, ``max_minutes`` and ``optim.epochs``,
+        Left out: ``device``, ``threads``, ``loader_workers``, ``mixed_precision``, ``channels_last``, ``max_minutes``
+        and ``optim.epochs``,
         so an interrupted or finished run can be resumed (also on another machine) or *extended* (more epochs or
         minutes) in place; the learning-rate schedule then follows the new length.
         """
         d = self.model_dump(mode="json", exclude={"device", "threads", "loader_workers", "mixed_precision",
-                                                  "max_minutes"})
+                                                  "channels_last", "max_minutes"})
         d["optim"].pop("epochs", None)
         if d["loss"].get("fn_weight") == 0.5:  # the default (soft Dice): identity of runs from before the option
             d["loss"].pop("fn_weight")
@@ -438,6 +442,8 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
     sampler = Sampler(cfg, splits)
 
     net = build_network(cfg.architecture).to(device)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = net.to(memory_format=layout)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                             fused=device.type == "cuda")
     start_epoch, history, best = 0, [], -1.0
@@ -507,7 +513,7 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
             for g in opt.param_groups:
                 g["lr"] = lr
             x, t = next(stream)
-            x = network_input(x.to(device, non_blocking=True), cfg.input_norm)
+            x = network_input(x.to(device, non_blocking=True), cfg.input_norm).contiguous(memory_format=layout)
             t = t.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = net(x)
