@@ -91,17 +91,18 @@ def test_flips_and_rotations_follow_the_cpu_path(hflip, vflip, k, monkeypatch):
 
 
 def test_upscaling_matches_opencv_bilinear_and_nearest():
-    bank, photos, masks = _bank(h=40, w=40, side=64)
-    aug = PLAIN.model_copy(update={"scale_range": (1.5, 1.5)})  # 40 px photo, working long side 64 * 1.5 = 96
+    bank, photos, masks = _bank(h=40, w=31, side=64)
+    aug = PLAIN.model_copy(update={"scale_range": (1.5, 1.5)})  # 40x31 photo, working long side 64 * 1.5 = 96
     s = DeviceSampler(["a"], [1.0], {"a": bank}, 64, 48, 3, aug, seed=1)
     x, t = s.batch(0)
     for p, xi, ti in zip(s.draw(0), x, t):
-        big = cv2.resize(photos[p.index], (96, 96), interpolation=cv2.INTER_LINEAR)
+        assert (p.hs, p.ws) == (96, 74)  # each axis scaled by its own rounded size, as cv2.resize does
+        big = cv2.resize(photos[p.index], (74, 96), interpolation=cv2.INTER_LINEAR)
         y0, x0 = int(p.y0), int(p.x0)
         diff = np.abs(xi.numpy().astype(int) - big[y0:y0 + 48, x0:x0 + 48].astype(int))
         assert diff.max() <= 1  # rounding only
         # pixel-centre nearest neighbour (OpenCV's INTER_NEAREST_EXACT; plain INTER_NEAREST is shifted by half a pixel)
-        bigm = cv2.resize(masks[p.index], (96, 96), interpolation=cv2.INTER_NEAREST_EXACT)
+        bigm = cv2.resize(masks[p.index], (74, 96), interpolation=cv2.INTER_NEAREST_EXACT)
         assert (ti.numpy() == bigm[y0:y0 + 48, x0:x0 + 48]).mean() > 0.99
 
 

@@ -112,7 +112,8 @@ class CropParams:
 
     source: int
     index: int
-    scale: float  # size of the rescaled photo / its size in the bank (random scale of the working long side)
+    hs: int  # height and width of the photo rescaled to the random working long side
+    ws: int
     y0: float  # top-left of the crop in scaled coordinates (negative = centred padding)
     x0: float
     hflip: bool
@@ -164,7 +165,7 @@ class DeviceSampler:
             sat = 1.0 + a.saturation * (2 * u[5] - 1)
             hue = a.hue_deg * (2 * u[6] - 1)
             blur = float(0.5 + u[8]) if u[7] < a.blur_prob else 0.0
-            out.append(CropParams(src, idx, hs / h, y0, x0, hf, vf, k, b, ct, sat, hue, blur))
+            out.append(CropParams(src, idx, hs, ws, y0, x0, hf, vf, k, b, ct, sat, hue, blur))
         return out
 
     def _grid(self, p: CropParams, h: int, w: int, side: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,12 +173,11 @@ class DeviceSampler:
         mask of output pixels that fall outside the photo (padding)."""
         c = self.crop
         a = torch.arange(c, device=device, dtype=torch.float32)
-        ys = (p.y0 + a + 0.5) / p.scale - 0.5  # source row of each output row (pixel centres)
-        xs = (p.x0 + a + 0.5) / p.scale - 0.5
-        hs_scaled = round(h * p.scale)
-        ws_scaled = round(w * p.scale)
-        out_y = (p.y0 + a < 0) | (p.y0 + a > hs_scaled - 1)
-        out_x = (p.x0 + a < 0) | (p.x0 + a > ws_scaled - 1)
+        # source row / column of each output pixel centre (the mapping of cv2.resize from (h, w) to (hs, ws))
+        ys = (p.y0 + a + 0.5) * (h / p.hs) - 0.5
+        xs = (p.x0 + a + 0.5) * (w / p.ws) - 0.5
+        out_y = (p.y0 + a < 0) | (p.y0 + a > p.hs - 1)
+        out_x = (p.x0 + a < 0) | (p.x0 + a > p.ws - 1)
         ys = _reflect101(ys, torch.tensor(float(h), device=device)).clamp(0, h - 1)
         xs = _reflect101(xs, torch.tensor(float(w), device=device)).clamp(0, w - 1)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")

@@ -297,9 +297,9 @@ def device_stream(cfg: TrainConfig, sampler: Sampler, device: torch.device, work
     mb = sum(b.images.numel() + b.targets.numel() for b in banks.values()) / 2**20
     log.info("device banks: %s samples, side %d px, %.0f MiB on %s, built in %.1f s",
              {n: len(b) for n, b in banks.items()}, side, mb, device, time.time() - t0)
-    ds_ = DeviceSampler(sampler.names, list(sampler.p), banks, cfg.input_long_side, cfg.data.crop_size,
+    dev_sampler = DeviceSampler(sampler.names, list(sampler.p), banks, cfg.input_long_side, cfg.data.crop_size,
                         cfg.optim.batch_size, cfg.augment, cfg.seed)
-    return (ds_.batch(s) for s in steps)
+    return (dev_sampler.batch(s) for s in steps)
 
 
 def _eval_gt(sample: ds.Sample, target: np.ndarray) -> tuple[np.ndarray, str]:
