@@ -118,6 +118,7 @@ def test_config_mismatching_weights_fails(artifact, tmp_path):
         lambda c: c.update(classes=["bg", "skin", "lesion"]),
         lambda c: c.update(input_long_side=100),
         lambda c: c["architecture"].update(encoder_weights="imagenet"),
+        lambda c: c.update(depigmented_threshold_low=0.6),  # above depigmented_threshold (0.5)
     ],
 )
 def test_invalid_config_rejected(artifact, tmp_path, mutate):
@@ -182,6 +183,83 @@ def test_decode_rule():
     # px0: bg 0.6 > 0.4 -> 0; px1: skin; px2: depig; px3: tie depig/skin -> depig (>= threshold)
     assert decode_probs(probs, 0.5).tolist() == [[0, 1, 2, 2]]
     assert decode_probs(probs, 0.6).tolist() == [[0, 1, 2, 1]]
+
+
+def _two_class_probs(share: np.ndarray, bg: np.ndarray | None = None) -> np.ndarray:
+    """(3, H, W) probabilities with skin mass 1 - bg split by the depigmented share ``share``."""
+    bg = np.zeros_like(share) if bg is None else bg
+    return np.stack([bg, (1 - bg) * (1 - share), (1 - bg) * share])
+
+
+def test_hysteresis_decode_keeps_weak_pixels_connected_to_a_strong_one():
+    share = np.array(
+        [
+            [0.9, 0.4, 0.4, 0.0, 0.45, 0.45],
+            [0.0, 0.0, 0.35, 0.0, 0.0, 0.0],
+            [0.3, 0.0, 0.0, 0.0, 0.6, 0.2],
+        ]
+    )
+    probs = _two_class_probs(share)
+    # plain rule: only the shares >= 0.5
+    assert (decode_probs(probs, 0.5) == 2).astype(int).tolist() == [[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0],
+                                                                      [0, 0, 0, 0, 1, 0]]
+    # low 0.3: the 0.4/0.4/0.35 chain joins the 0.9 core (8-connected, diagonal included); the 0.45 pair and the
+    # lone 0.3 touch no pixel >= 0.5 and stay healthy; 0.2 is below the low threshold
+    got = decode_probs(probs, 0.5, 0.3)
+    assert (got == 2).astype(int).tolist() == [[1, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0]]
+    assert (got >= 1).all()
+    # high 0.7, low 0.5: the 0.6 pixel has no core >= 0.7 and is dropped
+    assert (decode_probs(probs, 0.7, 0.5) == 2).astype(int).tolist() == [[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0],
+                                                                          [0, 0, 0, 0, 0, 0]]
+    # low == threshold (or None) is the plain rule
+    assert np.array_equal(decode_probs(probs, 0.5, 0.5), decode_probs(probs, 0.5))
+
+
+def test_hysteresis_does_not_connect_through_background():
+    share = np.array([[0.9, 0.4, 0.4]])
+    bg = np.array([[0.0, 0.9, 0.0]])  # the middle pixel is background
+    got = decode_probs(_two_class_probs(share, bg), 0.5, 0.3)
+    assert got.tolist() == [[2, 0, 1]]
+
+
+def test_hysteresis_setting_reaches_predictions_and_identity(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["depigmented_threshold_low"] = 0.05
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    plain = UNetSegmenter.load(d, device="cpu")
+    hyst = UNetSegmenter.load(tmp_path, device="cpu")
+    assert "depigmented_threshold_low" not in plain.identity  # older run folders keep their resume key
+    assert hyst.identity["depigmented_threshold_low"] == 0.05
+    img = np.random.default_rng(3).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    p = plain.predict_probs(img)
+    assert np.array_equal(hyst.predict(img), decode_probs(p, 0.5, 0.05))
+    assert np.array_equal(plain.predict(img), decode_probs(p, 0.5))
+    assert not np.array_equal(hyst.predict(img), plain.predict(img))  # the setting changed something here
+
+
+def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["flip_average"] = True
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    plain = UNetSegmenter.load(d, device="cpu")
+    flip = UNetSegmenter.load(tmp_path, device="cpu")
+    assert flip.identity["flip_average"] is True and "flip_average" not in plain.identity
+    # 128 x 96 is already the working size (long side 128) and a multiple of 32: no resize, no padding
+    img = np.random.default_rng(5).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    want = (plain.predict_probs(img) + plain.predict_probs(np.ascontiguousarray(img[:, ::-1]))[:, :, ::-1]) / 2
+    got = flip.predict_probs(img)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert np.abs(got - plain.predict_probs(img)).max() > 1e-3  # the mirror changed something
+    # invariant: the flip-averaged prediction of the mirror image is the mirror of the prediction
+    np.testing.assert_allclose(flip.predict_probs(np.ascontiguousarray(img[:, ::-1]))[:, :, ::-1], got, atol=1e-6)
+    # batches (with padding: 100 x 70 -> working 128 x 90, padded to 128 x 96) equal single calls
+    imgs = [np.random.default_rng(k).integers(0, 256, (70, 100, 3), dtype=np.uint8) for k in range(3)]
+    assert all(np.array_equal(a, flip.predict(i)) for a, i in zip(flip.predict_batch(imgs), imgs))
+    assert np.array_equal(flip.predict(img), decode_probs(got, 0.5))
 
 
 def test_default_model_dir_env_override(monkeypatch, tmp_path):

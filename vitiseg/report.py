@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 REGION_ORDER = ("face", "neck", "hands", "upper_limbs", "trunk", "lower_limbs", "feet")
 LOW_SKIN_FRACTION = 0.01  # photos whose skin covers < 1 % of the frame are flagged in the quality list
 # photos with >= 5 % of the measured skin near the U-Net's threshold are flagged: on held-out synthetic photos their
-# depigmented fraction was off by 11.9-16.6 pp on average vs 2.6-4.9 pp below (test / val split, shipped model;
+# depigmented fraction was off by 10.9-13.7 pp on average vs 2.3-3.8 pp below (test / val split, shipped model;
 # scripts/uncertainty_calibration.py, vitiseg.model.UNetSegmenter.predict_with_ambiguity)
 UNCERTAIN_SHARE_WARN = 0.05
 DASH = "\u2014"
