@@ -65,7 +65,7 @@ def _parse(v: str) -> Any:
             return v
 
 
-REUSE_KEYS = ("sha256", "input_long_side", "depigmented_threshold", "depigmented_threshold_low", "flip_average", "refinement")
+REUSE_KEYS = ("sha256", "input_long_side", "depigmented_threshold", "depigmented_threshold_low", "flip_average", "flip_average_up_down", "refinement")
 
 
 def same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:

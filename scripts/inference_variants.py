@@ -8,10 +8,14 @@ without a horizontal flip (flipped back before averaging), and decoded with the 
 
 - ``s<N>``: size N only; ``s<N>+flip``: size N, mean of plain and flipped probabilities;
 - ``ms`` / ``ms+flip``: mean over all sizes (and flips);
+- ``s<N>+flip4`` (with ``--flip4``): size N, mean over the photo and its left-right, up-down and two-axis mirrors;
 - ``<variant>+fill``: holes of the depigmented mask (``scipy.ndimage.binary_fill_holes``) that lie in skin set to
   depigmented (off with ``--no-fill``);
 - ``<variant> hH/lL`` for each ``--hysteresis H:L``: hysteresis decode (:func:`vitiseg.model.decode_probs` with
   threshold H and low threshold L).
+
+The variants need the network's plain probabilities: pass a model folder whose ``config.json`` has ``flip_average``
+false (a copy of the shipped one with that key changed).
 
 KIND ``skin`` marks lesion-free skin photos (masks = skin masks): there the table gives the mean predicted depigmented
 share of predicted skin and the number of photos above 5 % (false alarms), instead of Dice.
@@ -49,8 +53,11 @@ from vitiseg.normalise import normalise  # noqa: E402
 
 
 def variant_classes(seg: UNetSegmenter, rgb: np.ndarray, scales: list[int],
-                    hysteresis: list[tuple[float, float]] = (), fill: bool = True) -> dict[str, np.ndarray]:
-    """``(H, W) uint8`` classes of every variant for one colour-normalised ``(H, W, 3) uint8`` RGB photo."""
+                    hysteresis: list[tuple[float, float]] = (), fill: bool = True,
+                    flip4: bool = False) -> dict[str, np.ndarray]:
+    """``(H, W) uint8`` classes of every variant for one colour-normalised ``(H, W, 3) uint8`` RGB photo.
+
+    ``flip4`` adds ``s<N>+flip4``: the mean over the photo, its left-right, up-down and two-axis mirror images."""
     probs: dict[tuple[int, bool], np.ndarray] = {}
     for size in scales:
         probs[(size, False)] = seg.predict_probs(rgb, long_side=size)
@@ -59,6 +66,10 @@ def variant_classes(seg: UNetSegmenter, rgb: np.ndarray, scales: list[int],
     for size in scales:
         avg[f"s{size}"] = probs[(size, False)]
         avg[f"s{size}+flip"] = (probs[(size, False)] + probs[(size, True)]) / 2
+        if flip4:
+            ud = seg.predict_probs(np.ascontiguousarray(rgb[::-1]), long_side=size)[:, ::-1]
+            both = seg.predict_probs(np.ascontiguousarray(rgb[::-1, ::-1]), long_side=size)[:, ::-1, ::-1]
+            avg[f"s{size}+flip4"] = (probs[(size, False)] + probs[(size, True)] + ud + both) / 4
     if len(scales) > 1:
         avg["ms"] = sum(probs[(s, False)] for s in scales) / len(scales)
         avg["ms+flip"] = sum(probs.values()) / len(probs)
@@ -124,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hysteresis", action="append", default=[], metavar="HIGH:LOW",
                     help="also decode by hysteresis with these thresholds (repeatable)")
     ap.add_argument("--no-fill", action="store_true", help="leave out the hole-filling variants")
+    ap.add_argument("--flip4", action="store_true", help="also average over the up-down mirrors (4 passes per size)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     seg = UNetSegmenter.load(args.model, device="cpu")
+    if seg.cfg.flip_average:
+        ap.error(f"{args.model} already averages over flips (flip_average in config.json): the variants need the "
+                 "plain probabilities; use a copy with flip_average false")
     scales = [int(x) for x in args.scales.split(",")]
     hyst = [(float(h), float(lo)) for h, lo in (x.split(":") for x in args.hysteresis)]
     results: dict[str, Any] = {"model_sha256": seg.identity["sha256"], "scales": scales, "datasets": {}}
@@ -142,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for it in tqdm(items, desc=name, disable=args.quiet):
             rgb = normalise(read_rgb(it.image), seg.cfg.colour_normalisation)
             gt = read_mask(it.mask)
-            accumulate(acc, variant_classes(seg, rgb, scales, hyst, not args.no_fill),
+            accumulate(acc, variant_classes(seg, rgb, scales, hyst, not args.no_fill, args.flip4),
                        gt[..., 0] if gt.ndim == 3 else gt, kind)
         results["datasets"][name] = {"n_images": len(items), "kind": kind, "variants": finish(acc)}
     names = list(next(iter(results["datasets"].values()))["variants"])

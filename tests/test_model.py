@@ -262,6 +262,32 @@ def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(artifact, tmp_path
     assert np.array_equal(flip.predict(img), decode_probs(got, 0.5))
 
 
+def test_up_down_flips_average_four_mirror_images(artifact, tmp_path):
+    d, _, _ = artifact
+    _copy_artifact(d, tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg.update(flip_average=True, flip_average_up_down=True)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    plain = UNetSegmenter.load(d, device="cpu")
+    four = UNetSegmenter.load(tmp_path, device="cpu")
+    assert four.identity["flip_average_up_down"] is True
+    img = np.random.default_rng(6).integers(0, 256, (96, 128, 3), dtype=np.uint8)  # working size, no padding
+
+    def mirrored(rows, cols):
+        return plain.predict_probs(np.ascontiguousarray(img[rows, cols]))[:, rows, cols]
+
+    rev, keep = slice(None, None, -1), slice(None)
+    want = (mirrored(keep, keep) + mirrored(keep, rev) + mirrored(rev, keep) + mirrored(rev, rev)) / 4
+    got = four.predict_probs(img)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    # invariant: predicting the up-down mirror gives the mirrored prediction
+    np.testing.assert_allclose(four.predict_probs(np.ascontiguousarray(img[::-1]))[:, ::-1], got, atol=1e-6)
+    cfg["flip_average"] = False  # up-down without the left-right flip is rejected
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="flip_average_up_down needs flip_average"):
+        UNetSegmenter.load(tmp_path, device="cpu")
+
+
 def test_default_model_dir_env_override(monkeypatch, tmp_path):
     monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path

@@ -104,6 +104,8 @@ class ModelConfig(_Strict):
     depigmented_threshold_low: float | None = Field(None, gt=0.0, lt=1.0)
     # test-time flip: mean of the probabilities of the working image and of its mirror image (mirrored back)
     flip_average: bool = False
+    # with flip_average: also the up-down and the two-axis mirror images (4 passes instead of 2)
+    flip_average_up_down: bool = False
     refinement: RefineConfig | None = None  # per-photo colour refinement (vitiseg.refine); None = network only
     weights_dtype: Literal["float32", "float16"] = "float32"
     training: dict[str, Any] = {}
@@ -121,6 +123,8 @@ class ModelConfig(_Strict):
         if low is not None and low > self.depigmented_threshold:
             raise ValueError(f"depigmented_threshold_low ({low}) must not exceed depigmented_threshold "
                              f"({self.depigmented_threshold})")
+        if self.flip_average_up_down and not self.flip_average:
+            raise ValueError("flip_average_up_down needs flip_average: true")
         return self
 
     @field_validator("input_long_side")
@@ -206,7 +210,7 @@ def average_artifacts(model_dirs: list[str | Path], out_dir: str | Path, card: s
         raise ModelError("averaging needs at least two model folders")
     cfgs = [load_model_config(d) for d in dirs]
     keys = ("architecture", "classes", "input_norm", "colour_normalisation", "input_long_side", "depigmented_threshold",
-            "depigmented_threshold_low", "flip_average")
+            "depigmented_threshold_low", "flip_average", "flip_average_up_down")
     ref = {k: getattr(cfgs[0], k) for k in keys}
     for d, c in zip(dirs[1:], cfgs[1:]):
         diff = [k for k in keys if getattr(c, k) != ref[k]]
@@ -386,6 +390,8 @@ class UNetSegmenter:
             identity["depigmented_threshold_low"] = cfg.depigmented_threshold_low
         if cfg.flip_average:
             identity["flip_average"] = True
+        if cfg.flip_average_up_down:
+            identity["flip_average_up_down"] = True
         log.info("loaded U-Net %s (%s) from %s on %s", cfg.name, cfg.architecture.encoder, d, dev)
         return cls(net, cfg, identity, dev)
 
@@ -407,14 +413,20 @@ class UNetSegmenter:
 
     def _working_probs(self, prepared: list[tuple[np.ndarray, tuple[int, int]]]) -> list[np.ndarray]:
         """Equally shaped padded working images with their un-padded ``(h, w)`` -> each one's ``(3, h, w) float32``
-        network probabilities; with ``flip_average`` the mean of the image's and of its left-right mirror's (the
-        mirror padded the same way, its probabilities mirrored back)."""
+        network probabilities; with ``flip_average`` the mean of the image's and of its left-right mirror's (and, with
+        ``flip_average_up_down``, of its up-down and two-axis mirrors'): each mirror padded the same way, its
+        probabilities mirrored back."""
         probs = self._probs([img for img, _ in prepared])
         out = [p[:, :h, :w] for p, (_, (h, w)) in zip(probs, prepared)]
         if not self.cfg.flip_average:
             return out
-        mirrored = self._probs([pad_input(img[:h, :w][:, ::-1]) for img, (h, w) in prepared])
-        return [(o + m[:, :h, :w][:, :, ::-1]) / 2 for o, m, (_, (h, w)) in zip(out, mirrored, prepared)]
+        flips = [(slice(None), slice(None, None, -1))]  # (rows, columns) of each mirror image
+        if self.cfg.flip_average_up_down:
+            flips += [(slice(None, None, -1), slice(None)), (slice(None, None, -1), slice(None, None, -1))]
+        for rows, cols in flips:
+            m = self._probs([pad_input(img[:h, :w][rows, cols]) for img, (h, w) in prepared])
+            out = [o + mi[:, :h, :w][:, rows, cols] for o, mi, (_, (h, w)) in zip(out, m, prepared)]
+        return [o / (1 + len(flips)) for o in out]
 
     def _refine(self, img: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Working-size ``(3, h, w)`` probabilities of the un-padded working image ``img`` -> refined (or as is)."""
