@@ -14,8 +14,9 @@ reflection, runs the network, optionally refines the probabilities by the photo'
 size (``refinement`` in config.json, :mod:`vitiseg.refine`), resizes them back to ``(H, W)`` (bilinear) and decodes them
 hierarchically: background if ``P(bg) > P(skin) + P(depig)``, else depigmented if
 ``P(depig) / (P(skin) + P(depig)) >= depigmented_threshold``, else healthy skin. Output ``(H, W) uint8`` in {0, 1, 2}.
-Two optional settings of ``config.json``: ``flip_average`` (probabilities = mean over the working image and its
-left-right mirror) and ``depigmented_threshold_low`` (hysteresis decode, :func:`decode_probs`).
+Optional settings of ``config.json``: ``flip_average`` (probabilities = mean over the working image and its
+left-right mirror; ``flip_average_up_down`` adds the up-down and two-axis mirrors) and ``depigmented_threshold_low``
+(hysteresis decode, :func:`decode_probs`).
 On CPU the result is deterministic for a fixed thread count (no random ops, deterministic algorithms requested).
 """
 
