@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Uniform weight average of model artifacts of one architecture (a "model soup"): ``vitiseg.model.average_artifacts``.
+"""Uniform weight average of model artifacts of one architecture (a "model soup"): ``vitiseg.segmentation.artifact.average_artifacts``.
 
-The shipped model is such an average (model card, stage 7): stage 6's last epoch and stage 7's best and last epochs.
+The shipped model is such an average of stage 6's last epoch and stage 7's best and last epochs (model card, recipe).
 
     python scripts/average_models.py --out runs/train/vitiseg-unet-mnv2-avg7 \\
         runs/train/vitiseg-unet-mnv2-cpu6/last runs/train/vitiseg-unet-mnv2-cpu7/best runs/train/vitiseg-unet-mnv2-cpu7/last
@@ -13,12 +13,10 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitiseg.model import ModelError, average_artifacts  # noqa: E402
+from vitiseg.segmentation.artifact import ModelError, average_artifacts
 
 log = logging.getLogger("average_models")
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Measure how fast training batches are made: OpenCV loader processes (``Sampler``) vs device banks
-(``data.on_device``, :mod:`vitiseg.device_batches`), and optionally a training step, for a training config.
+(``data.on_device``, :mod:`vitiseg.training.device_batches`), and optionally a training step, for a training config.
 
-    python scripts/batch_benchmark.py --config configs/train_unet_mnv2_gpu4.yaml --steps 20 [--workers 15] [--train-step]
+    python scripts/batch_benchmark.py --config configs/train/train_unet_mnv2_cpu7.yaml --steps 20 [--workers 15] [--train-step]
 
 Prints crops per second for each path (after one warm-up batch), the time to build the device banks, and with
-``--train-step`` the forward + backward time of one batch on the config's device, so a lent GPU's time can be planned
+``--train-step`` the forward + backward time of one batch on the config's device, so GPU time can be planned
 (is the loader or the network the limit?). Not a test; numbers depend on the machine.
 """
 
@@ -16,16 +16,16 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from vitiseg import datasets as ds  # noqa: E402
-from vitiseg.model import build_network  # noqa: E402
-from vitiseg.train import Sampler, batches, device_stream, load_train_config, network_input, partial_loss  # noqa: E402
+from vitiseg.training import data as ds
+from vitiseg.segmentation.artifact import build_network
+from vitiseg.training.batches import Sampler, batches, device_stream, network_input
+from vitiseg.training.config import load_train_config
+from vitiseg.training.loss import partial_loss
 
 log = logging.getLogger("batch_benchmark")
 

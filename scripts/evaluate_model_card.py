@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Measure the numbers of a model card: the U-Net and the ``classical`` baseline on the same held-out data.
 
-Runs :func:`vitiseg.evaluate.run_evaluation` (the code path of ``vitiseg evaluate``) for every model on
+Runs :func:`vitiseg.evaluation.runner.run_evaluation` (the code path of ``vitiseg evaluate``) for every model on
 
 1. the synthetic **test** split (``SYNTH/index.csv`` split == test; backgrounds never used for training),
 2. the real lesion-polygon **val** split of the training run (``RUN/splits/real_polygons_val.txt``: source photos
@@ -32,11 +32,11 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from vitiseg.config import SegmentationConfig  # noqa: E402
-from vitiseg.evaluate import group_metrics, read_groups, read_ids, run_evaluation, summarise  # noqa: E402
-from vitiseg.segment import load_segmenter  # noqa: E402
+from vitiseg.config import SegmentationConfig
+from vitiseg.evaluation.runner import read_ids, run_evaluation, summarise
+from vitiseg.evaluation.stratify import group_metrics, read_groups
+from vitiseg.segmentation.load import load_segmenter
 
 SKIN_SETS = {
     "abdominal": "abdominal_skin",

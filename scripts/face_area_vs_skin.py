@@ -30,13 +30,13 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
 
-from vitiseg import face  # noqa: E402
-from vitiseg.score import fraction  # noqa: E402
+from vitiseg import face
+from vitiseg.scoring.vasi import fraction
 
 TARGET = 0.15
 HAND_UNITS_FACE = 3.0
@@ -83,7 +83,7 @@ def removed_split(skin: np.ndarray, fa: face.FaceArea) -> dict[str, float]:
     lm = fa.landmarks.astype(np.float64)
     removed = skin & ~fa.mask
     oval = face.extended_oval(lm)
-    inside_oval = face._fill(skin.shape, oval)  # noqa: SLF001 - same rasteriser as the mask
+    inside_oval = face.fill_polygon(skin.shape, oval)  # same rasteriser as the mask
     u = lm[face.GLABELLA] - lm[face.MENTON]
     u /= np.linalg.norm(u)
     yy, xx = np.mgrid[0 : skin.shape[0], 0 : skin.shape[1]]

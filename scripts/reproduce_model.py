@@ -51,16 +51,16 @@ SYNTH_V3 = Synth("data_cache/synth_v3", 3000, 7)
 SYNTH_V4 = Synth("data_cache/synth_v4", 18000, 11)
 
 STAGES = [
-    Stage("configs/train_unet_mnv2.yaml", "runs/train/vitiseg-unet-mnv2", SYNTH_V1),
-    Stage("configs/train_unet_mnv2_stage2.yaml", "runs/train/vitiseg-unet-mnv2-stage2", SYNTH_V3),
-    Stage("configs/train_unet_mnv2_gpu.yaml", "runs/train/vitiseg-unet-mnv2-gpu", SYNTH_V4),
-    Stage("configs/train_unet_mnv2_gpu2.yaml", "runs/train/vitiseg-unet-mnv2-gpu2", SYNTH_V4),
-    Stage("configs/train_unet_mnv2_gpu3.yaml", "runs/train/vitiseg-unet-mnv2-gpu3", SYNTH_V4),
+    Stage("configs/train/train_unet_mnv2.yaml", "runs/train/vitiseg-unet-mnv2", SYNTH_V1),
+    Stage("configs/train/train_unet_mnv2_stage2.yaml", "runs/train/vitiseg-unet-mnv2-stage2", SYNTH_V3),
+    Stage("configs/train/train_unet_mnv2_gpu.yaml", "runs/train/vitiseg-unet-mnv2-gpu", SYNTH_V4),
+    Stage("configs/train/train_unet_mnv2_gpu2.yaml", "runs/train/vitiseg-unet-mnv2-gpu2", SYNTH_V4),
+    Stage("configs/train/train_unet_mnv2_gpu3.yaml", "runs/train/vitiseg-unet-mnv2-gpu3", SYNTH_V4),
     # whole 384-px images at a low learning rate; its last epoch is shipped (no pick on the small val sample)
-    Stage("configs/train_unet_mnv2_cpu6.yaml", "runs/train/vitiseg-unet-mnv2-cpu6", SYNTH_V3, export="last"),
-    Stage("configs/train_unet_mnv2_cpu7.yaml", "runs/train/vitiseg-unet-mnv2-cpu7", SYNTH_V3, export="last"),
+    Stage("configs/train/train_unet_mnv2_cpu6.yaml", "runs/train/vitiseg-unet-mnv2-cpu6", SYNTH_V3, export="last"),
+    Stage("configs/train/train_unet_mnv2_cpu7.yaml", "runs/train/vitiseg-unet-mnv2-cpu7", SYNTH_V3, export="last"),
 ]
-# the shipped model is the uniform weight average of these artifacts (scripts/average_models.py; model card, stage 7)
+# the shipped model is the uniform weight average of these artifacts (scripts/average_models.py)
 AVERAGE = ("runs/train/vitiseg-unet-mnv2-cpu6/last", "runs/train/vitiseg-unet-mnv2-cpu7/best",
            "runs/train/vitiseg-unet-mnv2-cpu7/last")
 AVERAGE_OUT = "runs/train/vitiseg-unet-mnv2-avg7"

@@ -20,11 +20,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from vitiseg.images import read_mask, read_rgb, write_png  # noqa: E402
-from vitiseg.synth.appearance import measure_contrast  # noqa: E402
+from vitiseg.io.images import read_mask, read_rgb, write_png
+from vitiseg.synth.appearance import measure_contrast
 
 REPO = Path(__file__).resolve().parents[1]
 

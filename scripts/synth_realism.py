@@ -6,7 +6,7 @@
 
 For every photo, :func:`vitiseg.synth.appearance.measure_contrast` compares the lesion core (mask eroded 3 px) with a
 ring 6-20 px outside it restricted to skin-coloured pixels, and reports dL*, dC*, dh (lesion minus skin; CIELAB D65
-via scikit-image) and the ITA of the ring skin. Real photos: the coarse polygons of real_vitiligo_dev, one value per
+via :func:`vitiseg.colour.rgb_to_lab`) and the ITA of the ring skin. Real photos: the coarse polygons of real_vitiligo_dev, one value per
 *source photo* (median over its rotated/flipped copies). Synthetic: ``vitiseg synth dataset`` samples rendered in
 memory (same generator, seed, sets), measured with exactly the same function and settings on their class-2 mask.
 Prints quantiles per ITA group (dark <= 10 deg < intermediate <= 41 deg < light) and the two-sample
@@ -27,13 +27,13 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.stats import ks_2samp  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import numpy as np
+from scipy.stats import ks_2samp
+from tqdm import tqdm
 
-from vitiseg.images import read_mask, read_rgb  # noqa: E402
-from vitiseg.synth.appearance import (  # noqa: E402
+from vitiseg.io.images import read_mask, read_rgb
+from vitiseg.synth.appearance import (
     ITA_GROUPS,
     AppearanceModel,
     fit_linear,

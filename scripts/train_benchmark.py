@@ -2,15 +2,15 @@
 """Quick retrain benchmark: does the U-Net training recipe still learn?
 
 Generates a small synthetic dataset (``vitiseg synth dataset`` on the real skin backgrounds, or the procedural
-fixture with ``--procedural``), trains a reduced U-Net for a few epochs with :func:`vitiseg.train.train`, evaluates
-the best checkpoint on the held-out split with :mod:`vitiseg.evaluate`, prints a table and exits non-zero when
+fixture with ``--procedural``), trains a reduced U-Net for a few epochs with :func:`vitiseg.training.trainer.train`, evaluates
+the best checkpoint on the held-out split with :mod:`vitiseg.evaluation`, prints a table and exits non-zero when
 
 - the training loss of the last epoch is not below ``--max-loss-ratio`` x that of the first epoch, or
 - the pooled Dice of the depigmented class on the held-out split is below ``--min-dice``.
 
 Defaults (about 10-15 min on 2 shared CPU cores): 400 synthetic samples at 256 px, 4 epochs x 60 steps of batch 8 at
 160 px crops. The CI smoke run (tests/test_train.py) uses ``--procedural`` with a few steps.
-The full recipe of the shipped model is configs/train_unet_mnv2.yaml (see models/*/README.md).
+The full recipe of the shipped model is configs/train/train_unet_mnv2.yaml (see models/*/README.md).
 
     .venv/bin/python scripts/train_benchmark.py [--work /tmp/vitiseg_bench] [--skin-root ../shared/data/skin]
 """
@@ -29,11 +29,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from vitiseg.datasets import write_procedural_dataset  # noqa: E402
-from vitiseg.evaluate import read_ids, run_evaluation  # noqa: E402
-from vitiseg.train import TrainConfig, train  # noqa: E402
+from vitiseg.training.data import write_procedural_dataset
+from vitiseg.evaluation.runner import read_ids, run_evaluation
+from vitiseg.training.config import TrainConfig
+from vitiseg.training.trainer import train
 
 
 def build_config(data: Path, args: argparse.Namespace) -> TrainConfig:

@@ -2,16 +2,16 @@
 """How well ``uncertain_share`` (the per-photo flag of ``vitiseg run``) predicts the error of the depigmented fraction.
 
 For every ``--stride``-th image of the chosen splits of a synthetic dataset (``vitiseg synth dataset``; exact class
-masks), the photo is colour-normalised as the model's config says and segmented with
-:meth:`vitiseg.model.UNetSegmenter.predict_with_ambiguity`, as in ``vitiseg run``. Per photo:
+masks), the photo is segmented as in ``vitiseg run`` (:func:`vitiseg.segmentation.base.segment_photo`, which reports
+the ambiguous pixels of :meth:`vitiseg.segmentation.unet.UNetSegmenter.predict_with_ambiguity`). Per photo:
 
 - ``fraction error`` = |measured - true| depigmented fraction (percentage points), both = depigmented / skin pixels
   (measured: of the predicted skin; true: of the ground-truth skin);
 - ``uncertain_share`` = ambiguous pixels / predicted skin pixels (the ``photos.csv`` column).
 
 Prints, per split, a markdown table of the error by ``uncertain_share`` bin (n, mean error, share of photos with
-error > 10 pp) and the Spearman correlation of share and error. The model card's "Uncertainty flag" table comes from
-this script.
+error > 10 pp) and the Spearman correlation of share and error. The model card's uncertainty figures come from this
+script.
 
     .venv/bin/python scripts/uncertainty_calibration.py --model models/vitiseg-unet-mnv2 --synth data_cache/synth_v3
 """
@@ -28,7 +28,6 @@ import numpy as np
 from scipy import stats
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BIN_EDGES = (0.0, 0.02, 0.05, 0.10, 0.20)  # lower edges of the uncertain_share bins; the last bin is open
 
@@ -62,22 +61,23 @@ def measure(model: str, synth: Path, split: str, stride: int) -> tuple[np.ndarra
     from tqdm import tqdm
 
     from vitiseg.config import SegmentationConfig
-    from vitiseg.evaluate import read_ids
-    from vitiseg.images import read_mask, read_rgb
-    from vitiseg.normalise import normalise
-    from vitiseg.segment import load_segmenter
+    from vitiseg.evaluation.runner import default_work_long_side, read_ids
+    from vitiseg.io.images import read_mask, read_rgb
+    from vitiseg.segmentation.base import segment_photo
+    from vitiseg.segmentation.load import load_segmenter
 
     seg = load_segmenter(SegmentationConfig(model=model, device="cpu"))
     if not hasattr(seg, "predict_with_ambiguity"):
         raise SystemExit(f"{model}: no probabilities, so no uncertain_share (a U-Net model folder is needed)")
     ids = read_ids(synth / "index.csv", split)[::stride]
     shares, errs = [], []
+    work = default_work_long_side()
     for i in tqdm(ids, desc=split, unit="img"):
         img = next(synth.glob(f"images/{i}.*"))
-        rgb = normalise(read_rgb(img), seg.cfg.colour_normalisation)
         gt = read_mask(synth / "masks" / f"{i}.png")
         gt = gt[..., 0] if gt.ndim == 3 else gt
-        pred, amb = seg.predict_with_ambiguity(rgb)
+        res = segment_photo(read_rgb(img), seg, work)  # as vitiseg run does; synthetic photos are below the working size
+        pred, amb = res.classes, res.ambiguous
         skin_p, skin_t = int((pred >= 1).sum()), int((gt >= 1).sum())
         if skin_p == 0 or skin_t == 0:
             continue  # no fraction defined (the pipeline reports such a photo as an error)

@@ -1,53 +1,99 @@
-"""Configuration: defaults load, unknown keys are rejected with a clear message, regions resolve aliases."""
+"""Configuration: packaged defaults, unknown keys rejected with their name, fingerprints, regions, one strict base."""
 
 from __future__ import annotations
 
+import inspect
+import pkgutil
+from importlib import import_module
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
-from vitiseg.config import ConfigError, load_config, load_regions
-from vitiseg.layout import parse_stem
+import vitiseg
+from vitiseg.config import (
+    ConfigError,
+    RunConfig,
+    StrictModel,
+    deep_merge,
+    load_config,
+    load_regions,
+    read_yaml,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import assert_config_error
 
 
-def test_repo_configs_load() -> None:
-    cfg = load_config(ROOT / "configs" / "default.yaml")
+def test_packaged_defaults_are_the_documented_values() -> None:
+    cfg = load_config()
     assert cfg.normalise.method == "shades_of_grey" and cfg.normalise.minkowski_p == 6
-    assert cfg == load_config()
+    assert cfg.segmentation.model == "default" and cfg.face.area == "truev"
+    assert (cfg.io.work_long_side, cfg.io.max_pixels) == (1024, 80_000_000)
+    assert cfg == RunConfig()  # the YAML and the typed defaults agree
+
+
+def test_user_file_and_overrides_merge_over_the_defaults(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("io:\n  work_long_side: 512\nsegmentation:\n  classical:\n    min_skin_fraction: 0.2\n")
+    cfg = load_config(p, overrides={"io": {"max_pixels": 1000}, "report": False})
+    assert (cfg.io.work_long_side, cfg.io.max_pixels, cfg.report) == (512, 1000, False)
+    assert cfg.segmentation.classical.min_skin_fraction == 0.2 and cfg.segmentation.model == "default"
+    assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 5}, "e": 6}) == {"a": {"b": 5, "c": 2}, "d": 3,
+                                                                                      "e": 6}
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_yaml(tmp_path / "empty.yaml") == {} and load_config(tmp_path / "empty.yaml") == load_config()
 
 
 def test_unknown_key_is_rejected_with_its_name(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
-    p.write_text("segmentation:\n  modell: classical\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'segmentation.modell'"):
-        load_config(p)
-    p.write_text("normalise:\n  method: retinex\n")
-    with pytest.raises(ConfigError, match="normalise.method"):
-        load_config(p)
-    p.write_text("- a list\n")
-    with pytest.raises(ConfigError, match="mapping"):
-        load_config(p)
+    message = assert_config_error(load_config, p, "segmentation:\n  modell: classical\n",
+                                  r"unknown key 'segmentation.modell'")
+    assert str(p) in message
+    for text, match in (("normalise:\n  method: retinex\n", "normalise.method"), ("- a list\n", "mapping"),
+                        ("a: [unclosed\n", "not valid YAML")):
+        assert_config_error(load_config, p, text, match)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ValidationError):  # typed configs are frozen
+        load_config().io.work_long_side = 5  # type: ignore[misc]
 
 
 def test_fingerprint_tracks_result_relevant_settings() -> None:
     a = load_config()
     assert a.fingerprint() == load_config(overrides={"segmentation": {"device": "cpu"}}).fingerprint()
+    assert a.fingerprint() == load_config(overrides={"report": False, "outputs": {"jpeg_quality": 50}}).fingerprint()
     assert a.fingerprint() != load_config(overrides={"normalise": {"method": "none"}}).fingerprint()
+    assert a.fingerprint() != load_config(overrides={"io": {"work_long_side": 512}}).fingerprint()
+    assert a.fingerprint() != load_config(overrides={"face": {"area": "skin"}}).fingerprint()
 
 
-def test_region_aliases_and_views() -> None:
+def test_regions_resolve_aliases_and_sum_to_100(tmp_path: Path) -> None:
     r = load_regions()
-    assert parse_stem("hand_dorsal", r) == ("hands", "dorsal")
-    assert parse_stem("face_left", r) == ("face", "left")
-    assert parse_stem("upper_limbs_right", r) == ("upper_limbs", "right")
-    assert parse_stem("Leg", r) == ("lower_limbs", "")
-    assert parse_stem("elbowpit", r) is None
-
-
-def test_regions_must_sum_to_100(tmp_path: Path) -> None:
+    assert {k: v.hand_units for k, v in r.regions.items()} == {
+        "face": 3, "neck": 6, "hands": 5, "upper_limbs": 14, "trunk": 26, "lower_limbs": 39, "feet": 7}
+    assert r.resolve(" Hand ") == "hands" and r.resolve("Leg") == "lower_limbs" and r.resolve("elbowpit") is None
     p = tmp_path / "r.yaml"
-    p.write_text("regions:\n  face: {hand_units: 3, tvasi_region: head_neck}\n")
-    with pytest.raises(ConfigError, match="sum to 100"):
-        load_regions(p)
+    assert_config_error(load_regions, p, "regions:\n  face: {hand_units: 3, tvasi_region: head_neck}\n", "sum to 100")
+    assert_config_error(load_regions, p, "regions:\n  face: {hand_units: 50, tvasi_region: head_neck, aliases: [arm]}\n"
+                        "  upper_limbs: {hand_units: 50, tvasi_region: upper_limbs, aliases: [arm]}\n",
+                        "alias 'arm' maps to both")
+
+
+def _pydantic_models() -> list[type[BaseModel]]:
+    found = {}
+    for info in pkgutil.walk_packages(vitiseg.__path__, "vitiseg."):
+        if info.name == "vitiseg.__main__":
+            continue
+        mod = import_module(info.name)
+        for _, obj in inspect.getmembers(mod, inspect.isclass):
+            if issubclass(obj, BaseModel) and obj.__module__.startswith("vitiseg.") and obj is not StrictModel:
+                found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return list(found.values())
+
+
+def test_every_typed_config_is_a_strict_model() -> None:
+    """One strict base: every pydantic model of the package rejects unknown keys and is immutable."""
+    models = _pydantic_models()
+    assert len(models) > 20
+    loose = sorted(f"{m.__module__}.{m.__qualname__}" for m in models if not issubclass(m, StrictModel))
+    assert loose == []

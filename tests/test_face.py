@@ -6,19 +6,16 @@ lateral views are rendered from them by rotating the FaceMesh 3-D mesh and warpi
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import cv2
+import numpy as np
+import pytest
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from vitiseg import face
 
-from vitiseg import face  # noqa: E402
-
-FASSEG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "skin" / "fasseg_face_skin"
+from helpers import FASSEG
 PHOTOS = ("f03_038.jpg", "f02_test_01.png", "f03_123.jpg")
 
 
@@ -330,7 +327,7 @@ def test_lateral_zone_is_the_same_anatomy_in_both_views(photos, lateral) -> None
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Determinism, thread safety, overlay
+# Determinism, thread safety
 
 
 def test_deterministic_and_thread_safe(photos) -> None:
@@ -342,16 +339,3 @@ def test_deterministic_and_thread_safe(photos) -> None:
         got = list(ex.map(lambda i: face.facial_area(imgs[i % 2], "front").mask, range(4)))
     for k, g in enumerate(got):
         assert np.array_equal(g, ref[k % 2])
-
-
-def test_draw_face_area() -> None:
-    img = np.full((100, 120, 3), 50, np.uint8)
-    m = np.zeros((100, 120), bool)
-    m[20:80, 30:90] = True
-    out = face.draw_face_area(img, m)
-    assert out is not img and (img == 50).all()
-    assert tuple(out[20, 50]) == (0, 255, 255)
-    assert tuple(out[50, 60]) == (50, 50, 50) and tuple(out[5, 5]) == (50, 50, 50)
-    # mask at another resolution is resized onto the overlay
-    out2 = face.draw_face_area(img, cv2.resize(m.astype(np.uint8), (240, 200), interpolation=cv2.INTER_NEAREST))
-    assert tuple(out2[20, 50]) == (0, 255, 255)

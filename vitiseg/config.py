@@ -1,8 +1,11 @@
-"""Typed configuration for vitiseg, loaded from ``configs/*.yaml``.
+"""Typed configuration of ``vitiseg run`` and of the scored body regions.
 
-Every section is a pydantic model with ``extra="forbid"``: a misspelt or unknown key is rejected with a message that
-names the key and the file, instead of being silently ignored. ``load_config`` merges a user file over the built-in
-``configs/default.yaml``; ``load_regions`` reads ``configs/regions.yaml`` (hand units and aliases per region).
+Every section is a :class:`StrictModel` (pydantic, ``extra="forbid"``, frozen): a misspelt or unknown key is rejected
+with a message that names the key and the file, instead of being silently ignored. ``load_config`` merges a user file
+over the packaged defaults ``vitiseg/defaults/run.yaml``; ``load_regions`` reads ``vitiseg/defaults/regions.yaml``
+(hand units and aliases per region) or a user file of the same form. The other typed configs of the package (model
+folders, training runs, synthetic cohorts) build on :class:`StrictModel`, :func:`read_yaml` and
+:func:`format_validation_error` from here.
 """
 
 from __future__ import annotations
@@ -21,24 +24,26 @@ class ConfigError(ValueError):
     """A configuration file is missing, malformed, or holds an unknown or invalid key."""
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Base of every typed config: unknown keys are errors, instances are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NormaliseConfig(_Strict):
-    """Colour normalisation (see :mod:`vitiseg.normalise`)."""
+class NormaliseConfig(StrictModel):
+    """Colour normalisation (see :mod:`vitiseg.colour`)."""
 
     method: Literal["shades_of_grey", "grey_world", "none"] = "shades_of_grey"
     minkowski_p: float = Field(6.0, ge=1.0, le=64.0)
 
 
-class ClassicalConfig(_Strict):
-    """Parameters of the training-free CIELAB baseline (see :mod:`vitiseg.segment`)."""
+class ClassicalConfig(StrictModel):
+    """Parameters of the training-free CIELAB baseline (see :mod:`vitiseg.segmentation.classical`)."""
 
     min_skin_fraction: float = Field(0.01, ge=0.0, le=1.0)
 
 
-class SegmentationConfig(_Strict):
+class SegmentationConfig(StrictModel):
     """Which segmenter labels pixels, and where it runs."""
 
     model: str = "default"
@@ -46,20 +51,20 @@ class SegmentationConfig(_Strict):
     classical: ClassicalConfig = ClassicalConfig()
 
 
-class FaceConfig(_Strict):
+class FaceConfig(StrictModel):
     """How the counted facial area is built for ``face`` photos (see :mod:`vitiseg.face`)."""
 
     area: Literal["truev", "skin"] = "truev"
 
 
-class IOConfig(_Strict):
+class IOConfig(StrictModel):
     """Image reading limits and working resolution."""
 
     max_pixels: int = Field(80_000_000, gt=0)
     work_long_side: int = Field(1024, ge=0)
 
 
-class OutputsConfig(_Strict):
+class OutputsConfig(StrictModel):
     """What is written besides the tables."""
 
     overlays: bool = True
@@ -67,7 +72,7 @@ class OutputsConfig(_Strict):
     jpeg_quality: int = Field(90, ge=10, le=100)
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictModel):
     """Resolved configuration of ``vitiseg run``."""
 
     normalise: NormaliseConfig = NormaliseConfig()
@@ -89,7 +94,7 @@ class RunConfig(_Strict):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class RegionSpec(_Strict):
+class RegionSpec(StrictModel):
     """One scored body region: its VASI hand units (1 hand unit = 1 % BSA) and its T-VASI group."""
 
     hand_units: float = Field(gt=0, le=100)
@@ -97,7 +102,7 @@ class RegionSpec(_Strict):
     aliases: list[str] = []
 
 
-class RegionsConfig(_Strict):
+class RegionsConfig(StrictModel):
     """All regions; aliases must be unique and must not shadow a region name."""
 
     regions: dict[str, RegionSpec]
@@ -125,7 +130,8 @@ class RegionsConfig(_Strict):
         return None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping (``{}`` for an empty file); :class:`ConfigError` naming the file otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -141,54 +147,58 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
+def format_validation_error(exc: ValidationError, source: str, reference: str = "vitiseg/defaults/run.yaml") -> str:
+    """One readable message for a pydantic error: each unknown key named, each invalid value with its reason.
+
+    ``reference`` tells the user where the valid keys are listed."""
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            lines.append(f"  - unknown key '{loc}' (check the spelling; see configs/default.yaml for valid keys)")
+            lines.append(f"  - unknown key '{loc}' (check the spelling; valid keys: {reference})")
         else:
             lines.append(f"  - {loc}: {err['msg']}")
     return "\n".join(lines)
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` merged into a copy of ``base``, recursively for nested mappings."""
     out = dict(base)
     for k, v in override.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = v
     return out
 
 
 def builtin_path(name: str) -> Path:
-    """Path of a built-in YAML shipped with the package (``default.yaml``, ``regions.yaml``)."""
-    return Path(str(resources.files("vitiseg") / "data" / name))
+    """Path of a default YAML shipped with the package (``run.yaml``, ``regions.yaml``)."""
+    return Path(str(resources.files("vitiseg") / "defaults" / name))
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Load the run configuration: built-in defaults, then ``path`` (if given), then ``overrides``.
+    """Load the run configuration: packaged defaults, then ``path`` (if given), then ``overrides``.
 
     Raises :class:`ConfigError` naming the file and any unknown or invalid key.
     """
-    data = _read_yaml(builtin_path("default.yaml"))
+    data = read_yaml(builtin_path("run.yaml"))
     source = "built-in defaults"
     if path is not None:
-        data = _deep_merge(data, _read_yaml(Path(path)))
+        data = deep_merge(data, read_yaml(Path(path)))
         source = str(path)
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = deep_merge(data, overrides)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source)) from None
 
 
 def load_regions(path: str | Path | None = None) -> RegionsConfig:
     """Load region definitions (hand units, T-VASI grouping, aliases); default is the built-in regions.yaml."""
     p = Path(path) if path is not None else builtin_path("regions.yaml")
     try:
-        return RegionsConfig.model_validate(_read_yaml(p))
+        return RegionsConfig.model_validate(read_yaml(p))
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, str(p))) from None
+        raise ConfigError(format_validation_error(exc, str(p))) from None

@@ -239,7 +239,7 @@ def head_pose(lm3: np.ndarray) -> tuple[float, float]:
 # Geometry
 
 
-def _fill(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+def fill_polygon(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
     """Boolean mask of the polygon ``pts`` ``(N, 2)`` float pixel (x, y), 1/16-pixel sub-pixel precision."""
     m = np.zeros(shape, np.uint8)
     p = np.round(np.asarray(pts, np.float64) * 16).astype(np.int32)
@@ -362,14 +362,14 @@ def facial_area_from_landmarks(lm: np.ndarray, shape: tuple[int, int], zone: str
     if lm.shape[0] < 468:
         raise ValueError(f"expected FaceMesh landmarks (478, 2), got {lm.shape}")
     oval = extended_oval(lm)
-    area = _fill(shape, oval)
-    area &= ~_fill(shape, _lip_zone(lm))
-    area &= ~_fill(shape, _eye_zone(lm, LEFT_EYE, LEFT_CANTHI, LEFT_BROW_LOWER))
-    area &= ~_fill(shape, _eye_zone(lm, RIGHT_EYE, RIGHT_CANTHI, RIGHT_BROW_LOWER))
+    area = fill_polygon(shape, oval)
+    area &= ~fill_polygon(shape, _lip_zone(lm))
+    area &= ~fill_polygon(shape, _eye_zone(lm, LEFT_EYE, LEFT_CANTHI, LEFT_BROW_LOWER))
+    area &= ~fill_polygon(shape, _eye_zone(lm, RIGHT_EYE, RIGHT_CANTHI, RIGHT_BROW_LOWER))
 
     def lateral(side: str) -> np.ndarray:
         chain = LATERAL_CHAIN_LEFT if side == "left" else LATERAL_CHAIN_RIGHT
-        return _fill(shape, _chain_polygon(lm, oval, chain))
+        return fill_polygon(shape, _chain_polygon(lm, oval, chain))
 
     if zone == "all":
         return area
@@ -383,9 +383,9 @@ def facial_area_from_landmarks(lm: np.ndarray, shape: tuple[int, int], zone: str
         return area & lateral(zone.split("_")[1])
     if zone in ("half_left", "half_right"):
         side = zone.split("_")[1]
-        half = _fill(shape, _half_polygon(lm, oval, side))
+        half = fill_polygon(shape, _half_polygon(lm, oval, side))
         if side == "right":  # the midline pixels go to the left half only: the two halves never overlap
-            half &= ~_fill(shape, _half_polygon(lm, oval, "left"))
+            half &= ~fill_polygon(shape, _half_polygon(lm, oval, "left"))
         return area & half
     raise ValueError(f"unknown zone {zone!r}")
 
@@ -433,17 +433,3 @@ def facial_area(rgb: np.ndarray, view: str = "", views_present: Collection[str] 
     if not mask.any():
         return FaceArea(None, "no_face", f"the facial area ({zone}) lies outside the photo", lm2, yaw, pitch)
     return FaceArea(mask, "ok", "", lm2, yaw, pitch)
-
-
-def draw_face_area(overlay_rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (0, 255, 255),
-                   thickness: int = 2) -> np.ndarray:
-    """Copy of ``overlay_rgb`` ``(h, w, 3) uint8`` RGB with the outline of ``mask`` (any (H, W) bool/uint8, resized
-    nearest-neighbour to h, w) drawn in ``colour`` (RGB, default cyan), ``thickness`` px."""
-    out = np.ascontiguousarray(overlay_rgb.copy())
-    h, w = out.shape[:2]
-    m = np.asarray(mask).astype(np.uint8)
-    if m.shape != (h, w):
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, tuple(int(c) for c in colour), thickness)
-    return out

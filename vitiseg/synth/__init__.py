@@ -3,7 +3,7 @@
 Stages (one module each): :mod:`.backgrounds` (skin photos + masks, splits, procedural body parts),
 :mod:`.shapes` (lesion priority fields, depigmentation map, exact class rule), :mod:`.appearance` (CIELAB lesion
 contrast measured on real vitiligo and applied to real pixels), :mod:`.photo` (camera degradations),
-:mod:`.render` (one sample), :mod:`.dataset` (``vitiseg synth dataset``), :mod:`.cohort` (``vitiseg synth cohort``).
+:mod:`.render` (one sample), :mod:`.dataset` (``vitiseg synth dataset``), :mod:`.trial` (``vitiseg synth cohort``).
 
 Main API: :func:`vitiseg.synth.render.render_sample` ``(background_rgb, skin_mask, rng, ...) -> (rgb, classmask, truth)``.
 """

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skimage.color import rgb2lab
+
+from vitiseg.colour import ita_degrees, lab_to_rgb, rgb_to_lab
+from vitiseg.io.files import atomic_write_text
 
 STATS_FILE = "lesion_appearance.json"
 
@@ -45,26 +47,6 @@ def ita_group(ita_deg: float) -> str:
         if lo < ita_deg <= hi:
             return name
     return "dark" if ita_deg <= ITA_GROUPS[0][1] else "light"
-
-
-def ita_of_lab(L: float, b: float) -> float:
-    """Individual typology angle in degrees: ``atan2(L* - 50, b*)``."""
-    return math.degrees(math.atan2(L - 50.0, b))
-
-
-def skin_ita(rgb: np.ndarray, skin: np.ndarray, max_px: int = 20000, seed: int = 0) -> float:
-    """ITA (degrees) of the median CIELAB colour of the skin pixels of ``rgb`` ((H,W,3) uint8 sRGB, skin (H,W) bool).
-
-    Returns NaN when there is no skin pixel. At most ``max_px`` pixels (a deterministic subsample) are converted.
-    """
-    px = rgb[skin]
-    if len(px) == 0:
-        return float("nan")
-    if len(px) > max_px:
-        idx = np.random.default_rng(seed).choice(len(px), max_px, replace=False)
-        px = px[idx]
-    lab = rgb2lab(px[None].astype(np.float64) / 255.0)[0]
-    return ita_of_lab(float(np.median(lab[:, 0])), float(np.median(lab[:, 2])))
 
 
 def skin_colour_rule(rgb: np.ndarray) -> np.ndarray:
@@ -127,12 +109,12 @@ def measure_contrast(
         core &= skin
     if core.sum() < min_px or ring.sum() < min_px:
         return None
-    lab_core = rgb2lab(rgb[core][None].astype(np.float64) / 255.0)[0]
-    lab_ring = rgb2lab(rgb[ring][None].astype(np.float64) / 255.0)[0]
+    lab_core = rgb_to_lab(rgb[core]).astype(np.float64)
+    lab_ring = rgb_to_lab(rgb[ring]).astype(np.float64)
     Lc, Cc, hc = _lch(lab_core)
     Lr, Cr, hr = _lch(lab_ring)
     dh = (hc - hr + 180.0) % 360.0 - 180.0
-    ita = ita_of_lab(Lr, float(np.median(lab_ring[:, 2])))
+    ita = ita_degrees(Lr, float(np.median(lab_ring[:, 2])))
     return Contrast(
         dL=Lc - Lr, dC=Cc - Cr, dh=dh, rho=Cc / max(Cr, 1e-6), ita=ita, L_skin=Lr, C_skin=Cr,
         n_lesion=int(core.sum()), n_ring=int(ring.sum()),
@@ -186,8 +168,6 @@ def fit_linear(ita: np.ndarray, y: np.ndarray, lo: float, hi: float, log: bool =
 
 def save_model(model: AppearanceModel, path: str | Path, extra: dict | None = None) -> None:
     """Write the model (and ``extra`` provenance such as per-group quantiles) as JSON."""
-    from vitiseg.images import atomic_write_text
-
     data = {"dL": asdict(model.dL), "rho": asdict(model.rho), "dh": asdict(model.dh), "source": model.source}
     if extra:
         data["measurement"] = extra
@@ -233,7 +213,7 @@ def apply_depigmentation(rgb: np.ndarray, alpha: np.ndarray, params: LesionParam
     """Modulate real pixels towards depigmented skin.
 
     ``rgb`` (H,W,3) uint8 sRGB; ``alpha`` (H,W) float32 in [0, 1] (1 = fully depigmented, 0 = unchanged).
-    In CIELAB (OpenCV float32 conversion, D65): L* += alpha * dL, with the local L* detail (difference from a blurred
+    In CIELAB (:func:`vitiseg.colour.rgb_to_lab`): L* += alpha * dL, with the local L* detail (difference from a blurred
     copy) scaled by ``1 - alpha * (1 - texture_keep)``; (a*, b*) scaled by ``1 - alpha * (1 - rho)`` and rotated by
     ``alpha * dh``. Returns (H,W,3) uint8 sRGB. Pixels with alpha 0 are returned bit-identical.
     """
@@ -247,7 +227,7 @@ def apply_depigmentation(rgb: np.ndarray, alpha: np.ndarray, params: LesionParam
     y1p, x1p = min(rgb.shape[0], y1 + pad), min(rgb.shape[1], x1 + pad)
     crop = rgb[y0p:y1p, x0p:x1p]
     a = alpha[y0p:y1p, x0p:x1p].astype(np.float32)
-    lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = rgb_to_lab(crop)
     L = lab[..., 0]
     base = cv2.GaussianBlur(L, (0, 0), 3.0)
     detail = L - base
@@ -259,8 +239,7 @@ def apply_depigmentation(rgb: np.ndarray, alpha: np.ndarray, params: LesionParam
     A_new = scale * (A * ca - B * sa)
     B_new = scale * (A * sa + B * ca)
     lab_new = np.stack([np.clip(L_new, 0, 100), A_new, B_new], axis=-1)
-    out_crop = cv2.cvtColor(lab_new, cv2.COLOR_Lab2RGB)
-    out_crop = np.clip(out_crop * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out_crop = lab_to_rgb(lab_new)
     out = rgb.copy()
     region = out[y0p:y1p, x0p:x1p]
     m = a > 1e-3

@@ -21,7 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vitiseg.images import read_mask, read_rgb
+from vitiseg.colour import ita_degrees, lab_to_rgb, rgb_to_lab
+from vitiseg.io.images import read_mask, read_rgb
 
 DEFAULT_SETS = ("fasseg_face_skin", "abdominal_skin", "hgr_hands_subset", "pratheepan_skin")
 SPLITS = ("train", "val", "test")
@@ -137,18 +138,14 @@ def shift_skin_tone(rgb: np.ndarray, skin: np.ndarray, rng: np.random.Generator,
     fades out (mask blurred with sigma 1.5 px), so no seam shows and non-skin pixels away from the border are unchanged. Skin already at or below the target ITA is left as it
     is. Returns ``(rgb, info)``; ``info`` = ``{"from_ita", "to_ita"}`` or ``None`` when nothing changed.
     """
-    from skimage.color import lab2rgb, rgb2lab
-
-    from vitiseg.synth.appearance import ita_of_lab
-
     target = float(rng.uniform(*ita_range))
     b_t = float(rng.uniform(14.0, 22.0))
     da = float(rng.uniform(0.0, 4.0))
     if not skin.any():
         return rgb, None
-    lab = rgb2lab(rgb.astype(np.float64) / 255.0)
+    lab = rgb_to_lab(rgb).astype(np.float64)
     L0, a0, b0 = (float(v) for v in np.median(lab[skin], axis=0))
-    current = ita_of_lab(L0, b0)
+    current = ita_degrees(L0, b0)
     if current <= target or L0 <= 1.0:
         return rgb, None
     L_t = max(20.0, 50.0 + b_t * float(np.tan(np.radians(target))))
@@ -156,7 +153,7 @@ def shift_skin_tone(rgb: np.ndarray, skin: np.ndarray, rng: np.random.Generator,
     new[..., 0] = lab[..., 0] * (L_t / L0)
     new[..., 1] = lab[..., 1] + da
     new[..., 2] = lab[..., 2] + (b_t - b0)
-    shifted = np.clip(lab2rgb(new) * 255.0, 0, 255)
+    shifted = lab_to_rgb(new).astype(np.float64)
     m = skin.astype(np.float32)
     w = np.maximum(m, cv2.GaussianBlur(m, (0, 0), 1.5))[..., None]  # skin fully shifted, soft edge outside it
     out = np.clip(np.round(rgb.astype(np.float64) * (1.0 - w) + shifted * w), 0, 255).astype(np.uint8)

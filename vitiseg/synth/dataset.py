@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vitiseg.images import atomic_write_bytes, atomic_write_text, encode_jpeg, write_png
+from vitiseg.io.files import atomic_write_bytes, atomic_write_text
+from vitiseg.io.images import encode_jpeg, write_png
 from vitiseg.synth.backgrounds import (BackgroundRef, list_backgrounds, load_background, random_square_crop,
                                       shift_skin_tone)
 from vitiseg.synth.render import GENERATOR_VERSION, render_sample

@@ -12,19 +12,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-
-
-def srgb_to_linear(u8: np.ndarray) -> np.ndarray:
-    """sRGB uint8 -> linear float32 in [0, 1]."""
-    x = u8.astype(np.float32) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
-    """Linear float in [0, 1] (clipped) -> sRGB uint8."""
-    x = np.clip(lin, 0.0, 1.0)
-    y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-    return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+from vitiseg.colour import linear_to_srgb, srgb_to_linear
+from vitiseg.io.images import encode_jpeg
 
 
 @dataclass(frozen=True)
@@ -84,7 +73,5 @@ def apply_photo(rgb: np.ndarray, p: PhotoParams, rng: np.random.Generator) -> np
 
 def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
     """Encode and decode as JPEG at ``quality`` (what the written file will contain)."""
-    from vitiseg.images import encode_jpeg
-
     buf = np.frombuffer(encode_jpeg(rgb, quality), np.uint8)
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from vitiseg.synth.appearance import LesionParams, apply_depigmentation, sample_lesion_params, skin_ita
+from vitiseg.colour import skin_ita
+from vitiseg.synth.appearance import LesionParams, apply_depigmentation, sample_lesion_params
 from vitiseg.synth.photo import PhotoParams, apply_photo, jpeg_roundtrip, sample_photo_params
 from vitiseg.synth.shapes import (
     KIND_WEIGHTS,
@@ -117,7 +118,7 @@ def render_sample(
             close but not exact; the truth always describes the returned mask).
         paint_lesions: False renders the lesion-free twin of the same sample: every random draw, the class mask,
             the truth and the camera degradation (noise included) are identical, only the depigmentation is not
-            painted (``scripts/synth_visibility.py`` measures how much each labelled pixel changed).
+            painted (``research/2026-11-30-synth-visibility/`` measures how much each labelled pixel changed).
 
     Returns:
         ``(rgb (H,W,3) uint8, classmask (H,W) uint8 in {0,1,2}, truth dict)``; truth holds pixel counts per class,

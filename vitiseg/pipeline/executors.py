@@ -1,0 +1,154 @@
+"""Where the per-photo work runs: in this process, in N local worker processes, or on a Ray cluster.
+
+All executors run the same function, :func:`.photo.process_photo`, on the same inputs, so their results are
+identical. Each worker loads the segmenter once. Work is submitted through a bounded window (``2 x workers`` photos
+in flight), so memory stays flat however many photos there are: no executor ever holds more than the window's
+images. Results are yielded as they finish (any order); the caller writes resume records and builds the tables.
+
+- ``local`` with ``workers=1``: in-process, with torch using every core.
+- ``local`` with ``workers=N``: ``N`` spawned processes, each with ``cores // N`` torch threads.
+- ``ray``: ``N`` Ray actors (``--ray-address`` to join a cluster; a local instance otherwise). Input photos and the
+  output folder must be on storage that every node sees at the same path (NFS, a mounted bucket).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from ..config import RunConfig
+from ..io.layout import PhotoItem
+from ..segmentation.load import load_segmenter
+from .photo import RunContext, process_photo
+from .provenance import model_key
+
+log = logging.getLogger(__name__)
+
+Task = tuple[PhotoItem, frozenset[str]]  # (photo, face views of its visit)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a fresh worker needs to rebuild the run context (picklable, small)."""
+
+    cfg_json: str
+    out_dir: str
+    fingerprint: str
+    model_sha256: str
+    torch_threads: int
+
+
+def set_threads(n: int) -> None:
+    """Limit torch/OpenCV intra-op threads in this process (``n`` >= 1)."""
+    import cv2
+
+    cv2.setNumThreads(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def build_context(spec: WorkerSpec) -> RunContext:
+    """Rebuild the :class:`.photo.RunContext` inside a worker (loads the segmenter once)."""
+    set_threads(spec.torch_threads)
+    cfg = RunConfig.model_validate_json(spec.cfg_json)
+    seg = load_segmenter(cfg.segmentation, cfg.normalise)
+    if model_key(seg.identity) != spec.model_sha256:
+        raise RuntimeError("worker loaded a different model than the main process (hash mismatch)")
+    return RunContext(cfg, seg, Path(spec.out_dir), spec.fingerprint, spec.model_sha256)
+
+
+_CTX: RunContext | None = None
+
+
+def _init_worker(spec: WorkerSpec) -> None:
+    global _CTX
+    logging.basicConfig(level=logging.WARNING)
+    _CTX = build_context(spec)
+
+
+def _run_task(task: Task) -> dict[str, Any]:
+    assert _CTX is not None, "worker not initialised"
+    return process_photo(task[0], _CTX, task[1])
+
+
+def run_local(tasks: Iterable[Task], ctx: RunContext, workers: int, spec: WorkerSpec | None
+              ) -> Iterator[dict[str, Any]]:
+    """Yield rows for ``tasks``; ``workers`` <= 1 runs in this process with ``ctx``."""
+    if workers <= 1:
+        for item, views in tasks:
+            yield process_photo(item, ctx, views)
+        return
+    assert spec is not None
+    window = 2 * workers
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_init_worker, initargs=(spec,)) as pool:
+        pending: set[Future] = set()
+        it = iter(tasks)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < window:
+                try:
+                    pending.add(pool.submit(_run_task, next(it)))
+                except StopIteration:
+                    exhausted = True
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+
+
+def run_ray(tasks: Iterable[Task], workers: int, spec: WorkerSpec, address: str | None) -> Iterator[dict[str, Any]]:
+    """Yield rows for ``tasks`` computed by ``workers`` Ray actors (each loads the model once)."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise RuntimeError("the ray executor needs Ray: pip install 'vitiseg[distributed]'") from exc
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 num_cpus=None if address else max(workers, os.cpu_count() or 1))
+
+    @ray.remote(num_cpus=1)
+    class _Worker:
+        def __init__(self, s: WorkerSpec) -> None:
+            self.ctx = build_context(s)
+
+        def process(self, task: Task) -> dict[str, Any]:
+            return process_photo(task[0], self.ctx, task[1])
+
+    try:
+        actors = [_Worker.remote(spec) for _ in range(max(1, workers))]
+        pool = ActorPool(actors)
+        it = iter(tasks)
+        window = 2 * len(actors)
+        inflight = 0
+        exhausted = False
+        while True:
+            while not exhausted and inflight < window:
+                try:
+                    task = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pool.submit(lambda a, t: a.process.remote(t), task)
+                inflight += 1
+            if inflight == 0:
+                break
+            yield pool.get_next_unordered()
+            inflight -= 1
+    finally:
+        if started_here:
+            ray.shutdown()

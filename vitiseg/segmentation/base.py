@@ -1,0 +1,67 @@
+"""The segmenter contract and the one path every photo takes through it.
+
+Every pixel is background (0), healthy skin (1) or depigmented skin (2); depigmented skin is skin.
+
+A :class:`Segmenter` names the colour normalisation its input needs (``colour_normalisation``: a U-Net the one it was
+trained with, from its ``config.json``; the classical baseline the run config's ``normalise`` section) and labels a
+normalised photo (``predict``). :func:`segment_photo` is the single route from a decoded photo to its class mask,
+used by ``vitiseg run``, ``vitiseg segment``, ``vitiseg evaluate`` and training validation alike: resize to the working
+size, normalise with the segmenter's own settings, predict. So a photo gets the same mask whichever command measures it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..colour import normalise
+from ..config import NormaliseConfig
+from ..io.images import resize_long_side
+
+BACKGROUND, SKIN, DEPIGMENTED = 0, 1, 2
+
+
+class Segmenter(Protocol):
+    """Anything that turns a colour-normalised photo into a class mask."""
+
+    identity: dict
+    colour_normalisation: NormaliseConfig
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W, 3) uint8`` sRGB, normalised with ``colour_normalisation`` -> ``(H, W) uint8`` classes {0, 1, 2}."""
+        ...
+
+
+@dataclass
+class Segmentation:
+    """One photo through :func:`segment_photo`.
+
+    ``rgb``: ``(h, w, 3) uint8`` sRGB at the working size, as taken (not normalised; for overlays and landmarks).
+    ``normalised``: the same after the segmenter's colour normalisation. ``classes``: ``(h, w) uint8`` in {0, 1, 2}. ``ambiguous``: ``(h, w) bool`` skin pixels whose depigmented share lies
+    near the decision threshold (segmenters that report it), else None. ``seconds``: ``normalise`` and ``segment``.
+    """
+
+    rgb: np.ndarray
+    normalised: np.ndarray
+    classes: np.ndarray
+    ambiguous: np.ndarray | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def segment_photo(rgb: np.ndarray, segmenter: Segmenter, work_long_side: int) -> Segmentation:
+    """Resize ``rgb`` (``(H, W, 3) uint8`` sRGB) so its long side is at most ``work_long_side`` (0: as is), normalise it
+    with the segmenter's ``colour_normalisation`` and label it. Classes are at the working size."""
+    work = resize_long_side(rgb, work_long_side)
+    t = time.perf_counter()
+    norm = normalise(work, segmenter.colour_normalisation)
+    t_norm = time.perf_counter() - t
+    t = time.perf_counter()
+    ambiguous = None
+    if hasattr(segmenter, "predict_with_ambiguity"):
+        classes, ambiguous = segmenter.predict_with_ambiguity(norm)
+    else:
+        classes = segmenter.predict(norm)
+    return Segmentation(work, norm, classes, ambiguous, {"normalise": t_norm, "segment": time.perf_counter() - t})
