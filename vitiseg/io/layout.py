@@ -3,7 +3,8 @@
 Convention: ``VISITS/<patient_id>/<visit_id>/<region>[_<view>].<jpg|jpeg|png|tif|tiff>``. The region token is the
 shortest ``_``-separated prefix of the file stem that names a region or alias of the regions config (``vitiseg/defaults/regions.yaml``)
 (``hand_dorsal`` -> region ``hands``, view ``dorsal``; ``face_left`` -> ``face``, view ``left``). An unknown region is
-an error for that photo, never a guess.
+an error for that photo, never a guess. A file named ``palm[_<view>]`` is the visit's hand-unit photo (region
+:data:`vitiseg.config.PALM`, measured by :mod:`vitiseg.calibration.hand_unit`, not scored).
 
 Optional ``VISITS/manifest.csv`` (path, patient_id, visit_id, region[, view]) replaces the folder convention.
 Optional ``VISITS/visits.csv`` (patient_id, visit_id, date, plus any patient-reported outcome columns) gives visit
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import RegionsConfig
+from ..config import PALM, RegionsConfig
 from .images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ def natural_key(s: str) -> tuple:
 
 
 def parse_stem(stem: str, regions: RegionsConfig) -> tuple[str, str] | None:
-    """Split a file stem into (canonical region, view); None if no prefix names a known region."""
+    """Split a file stem into (canonical region, view); None if no prefix names a known region. ``palm[_view]`` is the
+    hand-unit photo: region :data:`~vitiseg.config.PALM`."""
     tokens = stem.split("_")
+    if tokens[0].lower() == PALM:
+        return PALM, "_".join(tokens[1:])
     for i in range(1, len(tokens) + 1):
         region = regions.resolve("_".join(tokens[:i]))
         if region is not None:
@@ -114,7 +118,7 @@ def _scan_manifest(root: Path, regions: RegionsConfig) -> list[PhotoItem]:
     photos = []
     for row in df.itertuples(index=False):
         p = (root / row.path).resolve()
-        region = regions.resolve(row.region)
+        region = PALM if row.region.strip().lower() == PALM else regions.resolve(row.region)
         view = getattr(row, "view", "") or ""
         err = "" if region is not None else f"unknown body region {row.region!r} in manifest.csv"
         photos.append(PhotoItem(row.patient_id, row.visit_id, region or "", view, p, Path(row.path).as_posix(), err))

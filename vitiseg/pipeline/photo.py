@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
+from ..calibration.photo import calibrate_photo
+from ..config import PALM, RunConfig
 from ..io.images import ImageReadError, read_rgb, resize_long_side, write_jpeg, write_png
+from ..calibration.hand_unit import measure_hand_unit
 from ..io.layout import PhotoItem
 from ..io.files import sha256_file
 from ..scoring import vasi
@@ -71,7 +73,10 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
         if min(rgb.shape[:2]) < 16:
             raise ImageReadError(f"image too small to analyse ({rgb.shape[1]}x{rgb.shape[0]} px)")
         row["height"], row["width"] = rgb.shape[:2]
-        seg = segment_photo(rgb, ctx.segmenter, cfg.io.work_long_side)
+        t = clock()
+        cal = calibrate_photo(rgb, cfg.calibration)  # colour chart -> corrected colours; markers -> px per cm
+        timings["calibrate"] = clock() - t
+        seg = segment_photo(cal.rgb, ctx.segmenter, cfg.io.work_long_side, cal.exclude)
         timings.update(seg.seconds)
         classes = seg.classes
         area = None
@@ -94,6 +99,9 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
         timings["score"] = clock() - t
         if skin_px == 0:
             raise ValueError("no skin found in the photo (nothing to measure)")
+        row.update(cal.columns(classes, area, ctx.segmenter.colour_normalisation))
+        if item.region == PALM:
+            row["hand_unit_cm2"] = round(measure_hand_unit(rgb, classes, cal.scale), 3)
         t = clock()
         stem = output_stem(item.rel_path)
         mask_rel = f"masks/{stem}.png"

@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..calibration.areas import calibration_tables
 from ..config import ConfigError, RegionsConfig, RunConfig, load_config, load_regions
 from ..io.files import atomic_write_text
 from ..io.layout import PhotoItem, discover
@@ -158,8 +159,11 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     write_csv(visits_df, out / "visits.csv")
     write_csv(long_df, out / "longitudinal.csv")
     write_csv(failures, out / "failures.csv")
-    write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df},
-                  out / "vitiseg.sqlite")
+    cal_tables = calibration_tables(photos_df, regions_df, out)  # patch areas in cm2, hand units
+    for name, df in cal_tables.items():
+        write_csv(df, out / f"{name}.csv")
+    write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df,
+                  **cal_tables}, out / "vitiseg.sqlite")
     summary = {
         "command": "vitiseg run",
         "visits_dir": str(layout.root),

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ..io.files import atomic_write_text
 from ..io.layout import natural_key
 from ..scoring import cohort_stats as cohort_mod
+from .calibration import calibration_section
 from .figures import cohort_figure
 from .format import data_uri, esc
 from .sections import (cohort_section, conventions_section, patient_section, pro_section, quality_section,
@@ -65,6 +66,7 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
                                          table.pro_columns, images, thumb_px))
     sections.append("</section>")
     sections.append(quality_section(photos))
+    sections.append(calibration_section(out_dir, photos, run))
     sections.append(conventions_section())
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = run_meta(run)
@@ -78,7 +80,7 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
         f"{meta}</p>"
         "<nav><a href='#cohort'>Cohort table</a><a href='#regions'>Body regions</a>"
         "<a href='#pro'>Patient-reported outcomes</a>"
-        "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a>"
+        "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a><a href='#calibration'>Calibration</a>"
         "<a href='#conventions'>Conventions</a></nav></header>"
         + "".join(sections)
         + "<p class='note'>Automated measurement from photographs; research use, not a diagnostic device.</p>"
