@@ -2,18 +2,21 @@
 segmentation and the depigmented fraction under colour casts (chart path and shades-of-grey path), scale error of
 rendered markers, and the hand unit on real hand photos.
 
-    python scripts/calibration_benchmark.py --skin-root ../shared/data/skin [--scenes 10] [--seed 0] [--hands 40]
+    python scripts/calibration_benchmark.py --data ../shared/data [--scenes 10] [--seed 0] [--hands 40]
+        [--parts colour,false,markers,lesions,hands]
 
 Parts (each prints its figures; ``--json FILE`` saves them all):
 
 1. **Colour.** ``--scenes`` synthetic vitiligo photos (:func:`vitiseg.synth.render.render_sample` on real skin photos
-   of the test split, no camera degradation) with a ColorChecker card drawn in a corner at a random pose, each photographed under
-   :data:`CASTS` (per-channel linear gains 0.7-1.25, exposure 0.7-1.3) plus sensor noise and JPEG. Each photo goes
-   through three paths with the shipped U-Net: ``sog`` (today's path: shades of grey; the card's true pixels
-   excluded), ``chart`` (``vitiseg run``: chart found, colours corrected, then shades of grey), ``chart_only``
-   (corrected, no further normalisation). Reported: the patches' mean CIEDE2000 before / after correction; the change of
-   the depigmented fraction and of the mask from the same scene's neutral photo; the healthy skin's L*, ITA and
+   of the test split, no camera degradation) with a ColorChecker card drawn in a corner at a random pose, each
+   photographed under :data:`CASTS` (per-channel linear gains 0.7-1.25, exposure 0.7-1.3) plus sensor noise and JPEG.
+   Each photo goes through three paths with the shipped U-Net: ``sog`` (today's path: shades of grey; the card's true
+   pixels excluded), ``chart`` (``vitiseg run``: chart found, colours corrected, then shades of grey), ``chart_only``
+   (corrected, no further normalisation). Reported: the patches' mean CIEDE2000 before / after correction; the change
+   of the depigmented fraction and of the mask from the same scene's neutral photo; the healthy skin's L*, ITA and
    CIEDE2000 against the true scene (colour as measured: corrected photo, or as taken without a chart).
+1b. **False charts.** The chart search on real photos without a chart (every skin set and real_vitiligo_dev under
+   ``--data``): how many get a chart accepted (a false correction) or a candidate rejected, and its time per photo.
 2. **Scale.** ArUco markers drawn at random sizes (12-60 px side) and poses (tilt up to 35 deg): px-per-cm error
    against the exact scale at the marker. Then the perspective error of using the marker's scale for a lesion 5-10 cm
    away on a tilted surface (exact, from the homography). Then lesion areas in cm2 on synthetic vitiligo photos with a
@@ -31,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vitiseg.calibration.chart import measure_chart
 from vitiseg.calibration.hand_unit import detect_hands, hand_mask
 from vitiseg.calibration.photo import calibrate_photo
 from vitiseg.calibration.scale import find_markers
 from vitiseg.colour import ita_degrees, rgb_to_lab
-from vitiseg.config import CalibrationConfig, MarkerConfig, NormaliseConfig, SegmentationConfig
+from vitiseg.config import CalibrationConfig, ChartConfig, MarkerConfig, NormaliseConfig, SegmentationConfig
 from vitiseg.io.images import resize_long_side
 from vitiseg.segmentation.base import segment_photo
 from vitiseg.segmentation.load import load_segmenter
@@ -112,7 +116,7 @@ def pick_backgrounds(skin_root: Path, n: int, rng: np.random.Generator):
 def scene_with_chart(ref, rng: np.random.Generator, long_side: int = 768):
     bg, skin = load_background(ref.image, ref.mask)
     bg, skin = resize_long_side_pair(bg, skin, long_side)
-    rgb, cls, truth = render_sample(bg, skin, rng, photo_strength=0.0)
+    rgb, cls, _ = render_sample(bg, skin, rng, photo_strength=0.0)
     card = chart_card(40)
     width = rng.uniform(0.30, 0.40) * min(rgb.shape[:2])
     rgb, cls, covered, _ = add_target(rgb, cls, card, width, rng.uniform(-25, 25), tuple(rng.uniform(-20, 20, 2)))
@@ -195,6 +199,21 @@ def colour_part(skin_root: Path, n_scenes: int, seed: int) -> dict:
     return out
 
 
+def false_charts(data: Path) -> dict:
+    """The chart search on photos without a chart: accepted charts are false corrections."""
+    from vitiseg.io.images import read_rgb
+
+    paths = sorted((data / "skin").glob("*/images/*")) + sorted((data / "real_vitiligo_dev" / "images").glob("*"))
+    status, seconds = [], []
+    for p in paths:
+        rgb = resize_long_side(read_rgb(p), WORK)
+        t = time.perf_counter()
+        status.append(measure_chart(rgb, ChartConfig()).status.split(":")[0])
+        seconds.append(time.perf_counter() - t)
+    return {"photos": len(paths), "status": {s: status.count(s) for s in sorted(set(status))},
+            "seconds_median": float(np.median(seconds))}
+
+
 def scale_markers(n: int, seed: int) -> dict:
     """px/cm error of rendered markers at random sizes and poses, with casts and camera noise."""
     rng = np.random.default_rng(seed)
@@ -219,7 +238,8 @@ def scale_markers(n: int, seed: int) -> dict:
     found = np.isfinite(a[:, 3])
     err = 100 * (a[found, 3] / a[found, 2] - 1)
     out = {"n": n, "detected": int(found.sum()), "err_pct_median": float(np.median(err)),
-           "abs_err_pct_median": float(np.median(np.abs(err))), "abs_err_pct_p95": float(np.percentile(np.abs(err), 95)),
+           "abs_err_pct_median": float(np.median(np.abs(err))),
+           "abs_err_pct_p95": float(np.percentile(np.abs(err), 95)),
            "abs_err_pct_max": float(np.abs(err).max()), "by_size": {}}
     for lo, hi in ((12, 20), (20, 35), (35, 61)):
         sel = (a[:, 0] >= lo) & (a[:, 0] < hi)
@@ -322,29 +342,30 @@ def hand_part(skin_root: Path, n: int, seed: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--skin-root", type=Path, default=Path("../shared/data/skin"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="holds skin/ and real_vitiligo_dev/")
     ap.add_argument("--scenes", type=int, default=10)
     ap.add_argument("--markers", type=int, default=300)
     ap.add_argument("--lesions", type=int, default=12)
     ap.add_argument("--hands", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--parts", default="colour,false,markers,lesions,hands")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    skin_root, parts = args.data / "skin", set(args.parts.split(","))
+    runs = {
+        "colour": ("1. colour chart under casts", lambda: colour_part(skin_root, args.scenes, args.seed)),
+        "false": ("1b. chart search on photos without a chart", lambda: false_charts(args.data)),
+        "markers": ("2a. marker scale", lambda: scale_markers(args.markers, args.seed)),
+        "perspective": ("2b. perspective (exact)", perspective_error),
+        "lesions": ("2c. lesion areas in cm2", lambda: lesion_areas(skin_root, args.lesions, args.seed)),
+        "hands": ("3. hand unit", lambda: hand_part(skin_root, args.hands, args.seed)),
+    }
     results = {}
-    print("1. colour chart under casts", flush=True)
-    results["colour"] = colour_part(args.skin_root, args.scenes, args.seed)
-    print(json.dumps(results["colour"], indent=1))
-    print("2a. marker scale", flush=True)
-    results["markers"] = scale_markers(args.markers, args.seed)
-    print(json.dumps(results["markers"], indent=1))
-    results["perspective_pct"] = perspective_error()
-    print("2b. perspective (exact):", json.dumps(results["perspective_pct"], indent=1))
-    print("2c. lesion areas in cm2", flush=True)
-    results["lesion_areas"] = lesion_areas(args.skin_root, args.lesions, args.seed)
-    print(json.dumps(results["lesion_areas"], indent=1))
-    print("3. hand unit", flush=True)
-    results["hand_unit"] = hand_part(args.skin_root, args.hands, args.seed)
-    print(json.dumps(results["hand_unit"], indent=1))
+    for key, (title, fn) in runs.items():
+        if key in parts or (key == "perspective" and "markers" in parts):
+            print(title, flush=True)
+            results[key] = fn()
+            print(json.dumps(results[key], indent=1), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -91,8 +91,10 @@ def hand_unit_table(photos: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame
             reg.index else float("nan")
         rows.append({"patient_id": pid, "visit_id": vid, "region": region, "hand_unit_cm2": round(hu, 3),
                      "hand_unit_source": "this visit" if own else "median of the patient's visits",
-                     "skin_cm2": round(float(s["skin_cm2"]), 3), "depigmented_cm2": round(float(s["depigmented_cm2"]), 3),
-                     "skin_hu": round(float(s["skin_cm2"]) / hu, 4), "depigmented_hu": round(float(s["depigmented_cm2"]) / hu, 4),
+                     "skin_cm2": round(float(s["skin_cm2"]), 3),
+                     "depigmented_cm2": round(float(s["depigmented_cm2"]), 3),
+                     "skin_hu": round(float(s["skin_cm2"]) / hu, 4),
+                     "depigmented_hu": round(float(s["depigmented_cm2"]) / hu, 4),
                      "lund_browder_hu": lb, "lund_browder_depigmented_hu": round(float(lb * frac), 4)})
     return pd.DataFrame(rows, columns=HAND_UNIT_COLUMNS)
 

@@ -129,7 +129,7 @@ class ColourCorrection:
 
     def apply_linear(self, lin: np.ndarray) -> np.ndarray:
         """``(..., 3)`` linear sRGB -> corrected ``(..., 3) float32`` linear sRGB (not clipped)."""
-        name, kw = METHODS[self.method]
+        _, kw = METHODS[self.method]
         a = np.asarray(lin, dtype=np.float32)
         if self.method == "matrix":
             return cv2.transform(a.reshape(-1, 1, 3), self.matrix.astype(np.float32)).reshape(a.shape)

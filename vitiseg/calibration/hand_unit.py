@@ -61,7 +61,7 @@ def hand_mask(skin: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         raise ValueError("palm photo: hand landmarks degenerate (wrist on the knuckles)")
     yy, xx = np.mgrid[0:h, 0:w]
     distal = ((xx - wrist[0]) * axis[0] + (yy - wrist[1]) * axis[1]) > 0  # pixel centres beyond the line
-    n, labels = cv2.connectedComponents((skin & distal).astype(np.uint8), connectivity=8)
+    _, labels = cv2.connectedComponents((skin & distal).astype(np.uint8), connectivity=8)
     pts = np.round(landmarks).astype(int)
     inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
     ids = {int(labels[y, x]) for x, y in pts[inside]} - {0}
