@@ -2,19 +2,22 @@
 segmentation and the depigmented fraction under colour casts (chart path and shades-of-grey path), scale error of
 rendered markers, and the hand unit on real hand photos.
 
-    python scripts/calibration_benchmark.py --data ../shared/data [--scenes 10] [--seed 0] [--hands 40]
-        [--parts colour,false,markers,lesions,hands]
+    python scripts/calibration_benchmark.py --data ../shared/data [--scenes 8] [--seed 0] [--hands 24]
+        [--parts colour,false,markers,lesions,hands] [--false-per-set 40] [--json FILE]
+
+The defaults are the run recorded in ``research/2026-12-01-calibration/`` (about 13 minutes of CPU on 2 cores).
 
 Parts (each prints its figures; ``--json FILE`` saves them all):
 
 1. **Colour.** ``--scenes`` synthetic vitiligo photos (:func:`vitiseg.synth.render.render_sample` on real skin photos
-   of the test split, no camera degradation) with a ColorChecker card drawn in a corner at a random pose, each
-   photographed under :data:`CASTS` (per-channel linear gains 0.7-1.25, exposure 0.7-1.3) plus sensor noise and JPEG.
-   Each photo goes through three paths with the shipped U-Net: ``sog`` (today's path: shades of grey; the card's true
-   pixels excluded), ``chart`` (``vitiseg run``: chart found, colours corrected, then shades of grey), ``chart_only``
-   (corrected, no further normalisation). Reported: the patches' mean CIEDE2000 before / after correction; the change
-   of the depigmented fraction and of the mask from the same scene's neutral photo; the healthy skin's L*, ITA and
-   CIEDE2000 against the true scene (colour as measured: corrected photo, or as taken without a chart).
+   of the test split, lesions on 5-40 % of the skin, no camera degradation) with a ColorChecker card drawn in a
+   corner at a random pose, each photographed under :data:`CASTS` (per-channel linear gains 0.7-1.25, exposure
+   0.7-1.3) plus sensor noise and JPEG. Each photo goes through three paths with the shipped U-Net: ``sog`` (today's
+   path: shades of grey; the card's true pixels excluded), ``chart`` (``vitiseg run``: chart found, colours
+   corrected, then shades of grey), ``chart_only`` (corrected, no further normalisation). Reported: the patches' mean
+   CIEDE2000 before / after correction; the change of the depigmented fraction and of the mask from the same scene's
+   neutral photo (per cast, and for the neutral photo with another noise draw: the floor); the healthy skin's L*, ITA
+   and CIEDE2000 against the true scene (colour as measured: corrected photo, or as taken without a chart).
 1b. **False charts.** The chart search on real photos without a chart (every skin set and real_vitiligo_dev under
    ``--data``): how many get a chart accepted (a false correction) or a candidate rejected, and its time per photo.
 2. **Scale.** ArUco markers drawn at random sizes (12-60 px side) and poses (tilt up to 35 deg): px-per-cm error
@@ -32,6 +35,8 @@ import json
 import time
 from pathlib import Path
 
+import colour
+import cv2
 import numpy as np
 
 from vitiseg.calibration.chart import measure_chart
@@ -40,7 +45,7 @@ from vitiseg.calibration.photo import calibrate_photo
 from vitiseg.calibration.scale import find_markers
 from vitiseg.colour import ita_degrees, rgb_to_lab
 from vitiseg.config import CalibrationConfig, ChartConfig, MarkerConfig, NormaliseConfig, SegmentationConfig
-from vitiseg.io.images import resize_long_side
+from vitiseg.io.images import read_mask, read_rgb, resize_long_side
 from vitiseg.segmentation.base import segment_photo
 from vitiseg.segmentation.load import load_segmenter
 from vitiseg.synth.backgrounds import list_backgrounds, load_background, resize_long_side_pair
@@ -97,8 +102,6 @@ def skin_colour(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float, np.nda
 
 
 def de00_lab(a: np.ndarray, b: np.ndarray) -> float:
-    import colour
-
     return float(colour.delta_E(a, b, method="CIE 2000"))
 
 
@@ -116,7 +119,8 @@ def pick_backgrounds(skin_root: Path, n: int, rng: np.random.Generator):
 def scene_with_chart(ref, rng: np.random.Generator, long_side: int = 768):
     bg, skin = load_background(ref.image, ref.mask)
     bg, skin = resize_long_side_pair(bg, skin, long_side)
-    rgb, cls, _ = render_sample(bg, skin, rng, photo_strength=0.0)
+    # a lesion share of 5-40 % of skin: a fraction that can move (the default draw is often near 0)
+    rgb, cls, _ = render_sample(bg, skin, rng, target_fraction=float(rng.uniform(0.05, 0.4)), photo_strength=0.0)
     card = chart_card(40)
     width = rng.uniform(0.30, 0.40) * min(rgb.shape[:2])
     rgb, cls, covered, _ = add_target(rgb, cls, card, width, rng.uniform(-25, 25), tuple(rng.uniform(-20, 20, 2)))
@@ -133,6 +137,8 @@ def colour_part(skin_root: Path, n_scenes: int, seed: int) -> dict:
                                                                                                 "chart_only")}
     skin: dict[str, dict[str, list]] = {p: {"dL": [], "dita": [], "de": []} for p in ("as_taken", "corrected")}
     pair_dl, pair_dita = [], []
+    by_cast: dict[str, dict[str, list]] = {c: {p: [] for p in per_path} for c in CASTS if c != "neutral"}
+    redraw: dict[str, list] = {"sog": [], "chart": []}
     for i, ref in enumerate(pick_backgrounds(skin_root, n_scenes, rng)):
         scene, cls, covered = scene_with_chart(ref, rng)
         healthy = cls == 1
@@ -164,6 +170,7 @@ def colour_part(skin_root: Path, n_scenes: int, seed: int) -> dict:
                 else:
                     f0, c0 = base[path]
                     per_path[path]["dfrac"].append(100 * (f - f0))
+                    by_cast[name][path].append(100 * (f - f0))
                     per_path[path]["dmask"].append(100 * float((classes != c0).mean()))
             for key, img in (("as_taken", photo), ("corrected", cal.rgb)):
                 L, ita, lab = skin_colour(img, healthy)
@@ -171,6 +178,12 @@ def colour_part(skin_root: Path, n_scenes: int, seed: int) -> dict:
                 skin[key]["dita"].append(ita - ita0)
                 skin[key]["de"].append(de00_lab(lab, lab0))
             corrected_colours.append(skin_colour(cal.rgb, healthy)[:2])
+        # the neutral photo again with another noise draw: how far noise and JPEG alone move the fraction
+        again = camera(scene, seed * 1000 + i + 500)
+        cal = calibrate_photo(again, cfg)
+        redraw["sog"].append(100 * (fraction(segment_photo(again, seg, WORK, covered).classes) - base["sog"][0]))
+        redraw["chart"].append(100 * (fraction(segment_photo(cal.rgb, seg, WORK, cal.exclude).classes)
+                                      - base["chart"][0]))
         cc = np.array(corrected_colours)
         for a in range(len(cc)):
             for b in range(a + 1, len(cc)):
@@ -191,6 +204,10 @@ def colour_part(skin_root: Path, n_scenes: int, seed: int) -> dict:
         "patches_usable_min": int(min(rec["n_usable"])),
         "calibrate_seconds_median": float(np.median(rec["seconds"])),
         "fraction_change_pp": {p: stats(v["dfrac"]) for p, v in per_path.items()},
+        "fraction_change_pp_by_cast": {c: {p: {k: round(v, 3) for k, v in stats(x).items() if k in ("mean_abs",
+                                                                                                   "max_abs")}
+                                           for p, x in d.items()} for c, d in by_cast.items()},
+        "fraction_change_pp_noise_redraw": {p: stats(v) for p, v in redraw.items()},
         "mask_pixels_changed_pct": {p: stats(v["dmask"]) for p, v in per_path.items()},
         "fraction_error_vs_truth_pp": {p: stats(v["ferr"]) for p, v in per_path.items()},
         "skin_colour_vs_truth": {k: {m: stats(v) for m, v in d.items()} for k, d in skin.items()},
@@ -199,11 +216,16 @@ def colour_part(skin_root: Path, n_scenes: int, seed: int) -> dict:
     return out
 
 
-def false_charts(data: Path) -> dict:
-    """The chart search on photos without a chart: accepted charts are false corrections."""
-    from vitiseg.io.images import read_rgb
-
-    paths = sorted((data / "skin").glob("*/images/*")) + sorted((data / "real_vitiligo_dev" / "images").glob("*"))
+def false_charts(data: Path, per_set: int) -> dict:
+    """The chart search on photos without a chart, ``per_set`` evenly spaced photos of each skin set and of
+    real_vitiligo_dev (0: all): accepted charts are false corrections."""
+    folders = sorted((data / "skin").glob("*/images")) + [data / "real_vitiligo_dev" / "images"]
+    paths = []
+    for folder in folders:
+        files = sorted(folder.glob("*"))
+        if per_set and len(files) > per_set:
+            files = [files[i] for i in np.linspace(0, len(files) - 1, per_set).round().astype(int)]
+        paths += files
     status, seconds = [], []
     for p in paths:
         rgb = resize_long_side(read_rgb(p), WORK)
@@ -301,8 +323,6 @@ def lesion_areas(skin_root: Path, n: int, seed: int) -> dict:
 def hand_part(skin_root: Path, n: int, seed: int) -> dict:
     """Hand unit on real hand photos: U-Net skin vs ground-truth skin, cut with the same MediaPipe landmarks, each
     through the measured marker scale, against the truth (ground truth through the exact scale)."""
-    from vitiseg.io.images import read_mask, read_rgb
-
     rng = np.random.default_rng(seed + 11)
     seg = load_segmenter(SegmentationConfig(), NormaliseConfig())
     cfg = CalibrationConfig(marker=MarkerConfig(size_cm=2.0))
@@ -312,8 +332,6 @@ def hand_part(skin_root: Path, n: int, seed: int) -> dict:
     for path in images:
         rgb = resize_long_side(read_rgb(path), WORK)
         gt = read_mask(skin_root / "hgr_hands_subset" / "masks" / (path.stem + ".png"))
-        import cv2
-
         gt = cv2.resize(gt, rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
         cls = gt.astype(np.uint8)
         sticker, side = marker_sticker(cfg.marker.dictionary, 5, 10)
@@ -343,10 +361,11 @@ def hand_part(skin_root: Path, n: int, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="holds skin/ and real_vitiligo_dev/")
-    ap.add_argument("--scenes", type=int, default=10)
+    ap.add_argument("--scenes", type=int, default=8)
     ap.add_argument("--markers", type=int, default=300)
-    ap.add_argument("--lesions", type=int, default=12)
-    ap.add_argument("--hands", type=int, default=40)
+    ap.add_argument("--lesions", type=int, default=10)
+    ap.add_argument("--hands", type=int, default=24)
+    ap.add_argument("--false-per-set", type=int, default=40, help="photos per set for the false-chart part; 0: all")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parts", default="colour,false,markers,lesions,hands")
     ap.add_argument("--json", type=Path)
@@ -354,7 +373,7 @@ def main() -> None:
     skin_root, parts = args.data / "skin", set(args.parts.split(","))
     runs = {
         "colour": ("1. colour chart under casts", lambda: colour_part(skin_root, args.scenes, args.seed)),
-        "false": ("1b. chart search on photos without a chart", lambda: false_charts(args.data)),
+        "false": ("1b. chart search on photos without a chart", lambda: false_charts(args.data, args.false_per_set)),
         "markers": ("2a. marker scale", lambda: scale_markers(args.markers, args.seed)),
         "perspective": ("2b. perspective (exact)", perspective_error),
         "lesions": ("2c. lesion areas in cm2", lambda: lesion_areas(skin_root, args.lesions, args.seed)),

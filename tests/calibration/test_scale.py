@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitiseg.calibration.scale import area_cm2, find_markers, marker_region
+from vitiseg.calibration.scale import area_cm2, find_markers, marker_region, plausible_quad
 from vitiseg.config import MarkerConfig
 from vitiseg.synth.targets import area_scale, marker_sticker, place, pose_homography
 
@@ -36,13 +36,21 @@ def test_face_on_marker_gives_its_size() -> None:
     assert area_cm2(400.0, res.px_per_cm) == pytest.approx(1.0, rel=0.01)
 
 
-@settings(max_examples=12)
-@given(marker_px=st.floats(22, 70), angle=st.floats(-180, 180), tx=st.floats(-35, 35), ty=st.floats(-35, 35))
-def test_scale_at_any_pose_within_one_and_a_half_percent(marker_px, angle, tx, ty) -> None:
-    """The worst poses are edges along the pixel grid on a steeply tilted marker (-1.1 % at 35 deg)."""
+@settings(max_examples=12, derandomize=True)  # the same poses in every run: each example renders and detects
+@given(marker_px=st.floats(26, 70), angle=st.floats(-180, 180), tx=st.floats(-35, 35), ty=st.floats(-35, 35))
+def test_scale_at_any_pose_within_two_percent(marker_px, angle, tx, ty) -> None:
+    """Worst case on a grid of 875 poses of 26-70 px markers: 1.8 % (edges along the pixel grid on a marker tilted by
+    35 deg, read on sRGB grey); medians 0.06-0.14 % per size. Below 26 px some poses are not read at all."""
     rgb, exact, _ = marker_scene(marker_px, angle, (tx, ty))
     res = find_markers(rgb, CFG)
-    assert res.px_per_cm == pytest.approx(exact, rel=0.015)
+    assert len(res.ids) == 1
+    assert res.px_per_cm == pytest.approx(exact, rel=0.02)
+
+
+def test_a_marker_missed_on_linear_luminance_is_read_on_srgb_grey() -> None:
+    rgb, exact, _ = marker_scene(30.0, 0.0, (0.0, -35.0))  # its thin black cells defeat the decoder in linear light
+    res = find_markers(rgb, CFG)
+    assert res.ids.tolist() == [3] and res.px_per_cm == pytest.approx(exact, rel=0.02)
 
 
 def test_apriltag_dictionary() -> None:
@@ -67,3 +75,12 @@ def test_marker_region_covers_the_sticker() -> None:
     region = marker_region(res.corners, rgb.shape[:2], CFG.margin)  # 0.5 sides: the sticker's 1-module border fits
     assert (region & covered).sum() >= 0.99 * covered.sum()
     assert not marker_region(res.corners, rgb.shape[:2], 0.0)[0, 0]
+
+
+def test_only_quadrilaterals_that_can_be_a_square_are_markers() -> None:
+    assert plausible_quad(np.array([[10, 10], [50, 10], [50, 50], [10, 50]]))
+    assert plausible_quad(np.array([[10, 10], [50, 10], [50, 24], [10, 24]]))  # a square tilted by 70 deg: 0.34
+    # a detection read into sensor noise in the benchmark (sides of 32, 42, 7 and 7 px): it halved the photo's scale
+    assert not plausible_quad(np.array([[909.8, 97.0], [879.9, 107.9], [915.0, 84.7], [914.6, 91.5]]))
+    assert not plausible_quad(np.array([[10, 10], [50, 50], [50, 10], [10, 50]]))  # crossed: not convex
+    assert not plausible_quad(np.array([[10, 10], [16, 10], [16, 16], [10, 16]]))  # 6 px: too small to read
