@@ -170,6 +170,12 @@ def resize_long_side(rgb: np.ndarray, long_side: int, interpolation: int = cv2.I
     return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interpolation)
 
 
+def read_working(path: str | Path, max_pixels: int, long_side: int) -> np.ndarray:
+    """A photo at the working size ``(H, W, 3) uint8`` sRGB: :func:`read_rgb` (with the decoder's draft reduction)
+    then :func:`resize_long_side` -- the pixels every analysis of the photo sees, and the size of its masks."""
+    return resize_long_side(read_rgb(path, max_pixels, reduce_to_long_side=long_side), long_side)
+
+
 def encode_png(arr: np.ndarray) -> bytes:
     """Lossless PNG bytes of a ``(H, W) uint8`` mask or ``(H, W, 3) uint8`` RGB image (no metadata)."""
     if arr.dtype != np.uint8:

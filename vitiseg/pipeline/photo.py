@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig
-from ..io.images import ImageReadError, read_rgb, resize_long_side, write_jpeg, write_png
+from ..io.images import ImageReadError, read_working, write_jpeg, write_png
 from ..io.layout import PhotoItem
 from ..io.files import sha256_file
 from ..scoring import vasi
@@ -65,8 +65,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
         timings["hash"] = clock() - t
         cfg = ctx.cfg
         t = clock()
-        rgb = read_rgb(item.path, cfg.io.max_pixels, reduce_to_long_side=cfg.io.work_long_side)
-        rgb = resize_long_side(rgb, cfg.io.work_long_side)
+        rgb = read_working(item.path, cfg.io.max_pixels, cfg.io.work_long_side)
         timings["decode"] = clock() - t
         if min(rgb.shape[:2]) < 16:
             raise ImageReadError(f"image too small to analyse ({rgb.shape[1]}x{rgb.shape[0]} px)")

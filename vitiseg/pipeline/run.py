@@ -158,8 +158,13 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     write_csv(visits_df, out / "visits.csv")
     write_csv(long_df, out / "longitudinal.csv")
     write_csv(failures, out / "failures.csv")
-    write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df},
-                  out / "vitiseg.sqlite")
+    tracking: dict[str, Any] = {"tables": {}}
+    if cfg.tracking.enabled:  # follow-ups aligned to the baseline; its failures are rows, never a failed run
+        from ..tracking.step import track_run
+
+        tracking = track_run(out, layout, rows, cfg, progress)
+    write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df,
+                  **tracking["tables"]}, out / "vitiseg.sqlite")
     summary = {
         "command": "vitiseg run",
         "visits_dir": str(layout.root),
@@ -181,6 +186,8 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         "peak_rss_mb": peak_rss_mb(),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
     }
+    if "counts" in tracking:
+        summary["tracking"] = tracking["counts"]
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     if cfg.report:
         try:
