@@ -85,10 +85,11 @@ class TrackingConfig(StrictModel):
     refine: Literal["ecc", "none"] = "ecc"
     ecc_iterations: int = Field(60, ge=1)
     face_warp: Literal["homography", "piecewise_affine"] = "homography"
+    min_inliers: int = Field(15, ge=4)  # fewer agreeing matches: also ECC from the skin outline (needs refine: ecc)
     # a pair below any of these is "not_aligned" and is not compared
-    min_inliers: int = Field(15, ge=4)
     min_coverage: float = Field(0.5, ge=0.0, le=1.0)  # share of the baseline skin the follow-up shows
     min_skin_overlap: float = Field(0.6, ge=0.0, le=1.0)  # IoU of baseline and warped follow-up skin
+    min_correlation: float = Field(0.4, ge=-1.0, le=1.0)  # ECC correlation of the aligned high-passed photos
     max_landmark_residual: float = Field(0.25, gt=0.0)  # faces: median landmark residual / eye distance
     # patches (vitiseg.tracking.patches)
     min_patch_px: int = Field(50, ge=1)

@@ -5,63 +5,23 @@ no-baseline pairs, its own error boundary, and resume."""
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pandas as pd
 import pytest
 
 from vitiseg.config import load_config
 from vitiseg.pipeline.run import run
-from vitiseg.synth.shapes import smooth_noise
-from vitiseg.synth.trial.motion import sample_camera_motion
 
-from helpers import BG, DEPIG, SKIN, KeySegmenter, save
-
-N = 256
-YY, XX = np.mgrid[0:N, 0:N]
-SKIN_MASK = ((YY - 128) / 110.0) ** 2 + ((XX - 128) / 90.0) ** 2 < 1
-A, B = (110, 115), (185, 140)  # centres of the two baseline patches (y, x)
-FOLLICLES = [(185, 140), (175, 128), (195, 150), (178, 152)]
-
-
-def disc(c: tuple[int, int], r: float) -> np.ndarray:
-    return (YY - c[0]) ** 2 + (XX - c[1]) ** 2 <= r * r
-
-
-def islands(r: float) -> np.ndarray:
-    return np.any([disc(c, r) for c in FOLLICLES], axis=0)
-
-
-# the scene (baseline frame) at each visit: patch A shrinks from its border, patch B gets islands at v3
-DEPIGMENTED = {"v1": disc(A, 40) | disc(B, 26),
-               "v2": disc(A, 30) | disc(B, 26),
-               "v3": disc(A, 20) | (disc(B, 26) & ~islands(6))}
-
-
-def photo(depig: np.ndarray, H: np.ndarray | None, seed: int) -> np.ndarray:
-    """A key-coloured photo with skin texture (the key segmenter stays exact), seen through ``H``."""
-    cls = np.where(SKIN_MASK, np.where(depig & SKIN_MASK, 2, 1), 0)
-    rgb = np.array([BG, SKIN, DEPIG], np.float32)[cls]
-    rng = np.random.default_rng(100)  # the texture belongs to the scene, the same at every visit
-    tex = 9 * smooth_noise((N, N), 5, rng) + 5 * smooth_noise((N, N), 2, rng)
-    rgb = np.clip(rgb + tex[..., None], 0, 255).astype(np.uint8)
-    if H is not None:
-        rgb = cv2.warpPerspective(rgb, H, (N, N), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    return rgb
+from helpers import TRACK_A as A
+from helpers import TRACK_DEPIGMENTED as DEPIGMENTED
+from helpers import TRACK_N as N
+from helpers import TRACK_SKIN as SKIN_MASK
+from helpers import KeySegmenter, disc, save, track_photo, write_tracking_visits
 
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("track")
-    visits = root / "visits"
-    motions = {v: sample_camera_motion(N, N, np.random.default_rng(i), 0.7) for i, v in enumerate(("v2", "v3"))}
-    for v, dep in DEPIGMENTED.items():
-        save(visits / "P01" / v / "hands.png", photo(dep, motions.get(v), 0))
-    save(visits / "P01" / "v2" / "trunk.png", photo(DEPIGMENTED["v1"], None, 0))  # no trunk photo at baseline
-    save(visits / "P02" / "v1" / "hands.png", photo(DEPIGMENTED["v1"], None, 0))
-    other = np.zeros((N, N, 3), np.uint8)
-    other[:] = BG
-    other[20:80, 150:240] = SKIN  # another body part: nothing to align with
-    save(visits / "P02" / "v2" / "hands.png", other)
+    visits, motions = write_tracking_visits(root / "visits")
     cfg = load_config(overrides={"report": False})
     out = root / "out"
     summary = run(visits, out, cfg, segmenter=KeySegmenter(), progress=False)
@@ -107,7 +67,7 @@ def test_rerun_reuses_every_pair_and_redoes_only_a_changed_one(tracked, tmp_path
     s = run(visits, out, cfg, segmenter=KeySegmenter(), progress=False)
     assert s["tracking"]["reused"] == 3  # every pair that was aligned or refused; the no-baseline one is a lookup
     assert (out / "changes.csv").read_bytes() == before
-    save(visits / "P01" / "v3" / "hands.png", photo(DEPIGMENTED["v3"], motions["v2"], 0))
+    save(visits / "P01" / "v3" / "hands.png", track_photo(DEPIGMENTED["v3"], motions["v2"]))
     s = run(visits, out, cfg, segmenter=KeySegmenter(), progress=False)
     assert s["tracking"]["reused"] == 2
 

@@ -4,7 +4,9 @@ Reads ``OUT/visits.csv`` (required), ``OUT/photos.csv``, ``OUT/run.json`` (optio
 
 * ``OUT/report.html``: cohort table per visit (n, lost, partial, median (IQR) F-VASI / T-VASI, median % change, Wilcoxon
   P, F-VASI50/75/90 and T-VASI50 with Wilson 95 % CI), patient-reported outcomes, a cohort figure, per patient a
-  trajectory plot, visit table and baseline-vs-latest overlays per region, and a per-photo quality and error list.
+  trajectory plot, visit table and baseline-vs-latest overlays per region, and a per-photo quality and error list;
+  with ``changes.csv`` / ``patches.csv`` (follow-up tracking) the repigmentation tables and the patients' patches
+  (:mod:`.tracking`).
   Figures (matplotlib, Agg canvas) and overlay thumbnails (JPEG, long side ``thumb_px``) are embedded as base64 data
   URIs (``images="embed"``, default) or overlays are linked relatively (``images="link"``). Inline CSS, no script, no
   network resource (a Content-Security-Policy forbids any), so the page works offline and prints cleanly.
@@ -30,6 +32,7 @@ from .figures import cohort_figure
 from .format import data_uri, esc
 from .sections import (cohort_section, conventions_section, patient_section, pro_section, quality_section,
                        region_section, run_meta)
+from .tracking import cohort_tracking_section, load_tracking, patient_tracking_section
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +60,15 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
     fig_src = data_uri(cohort_figure(visits, table), "image/png")
     patients = sorted(visits["patient_id"].unique(), key=natural_key)
     nav_p = " ".join(f"<a href='#patient-{i}'>{esc(p)}</a>" for i, p in enumerate(patients))
-    sections = [cohort_section(table, fig_src), region_section(regions, table.mode), pro_section(table),
+    tracking = load_tracking(out_dir)
+    sections = [cohort_section(table, fig_src), region_section(regions, table.mode),
+                cohort_tracking_section(tracking, table.mode), pro_section(table),
                 "<section id='patients'><h2>Patients</h2>"
                 f"<p class='note jump'>Jump to: {nav_p}</p>"]
     for i, p in enumerate(tqdm(patients, desc="report", unit="patient", disable=len(patients) < 20)):
         sections.append(patient_section(i, p, visits[visits["patient_id"] == p], photos, out_dir,
-                                         table.pro_columns, images, thumb_px))
+                                         table.pro_columns, images, thumb_px,
+                                         patient_tracking_section(p, tracking, photos, out_dir)))
     sections.append("</section>")
     sections.append(quality_section(photos))
     sections.append(conventions_section())
@@ -77,6 +83,7 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
         f"<header><h1>{esc(title)}</h1><p class='meta'>Generated {esc(generated)}"
         f"{meta}</p>"
         "<nav><a href='#cohort'>Cohort table</a><a href='#regions'>Body regions</a>"
+        "<a href='#tracking'>Repigmentation</a>"
         "<a href='#pro'>Patient-reported outcomes</a>"
         "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a>"
         "<a href='#conventions'>Conventions</a></nav></header>"

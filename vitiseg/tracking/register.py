@@ -7,7 +7,9 @@ follow-up pixels). Warping a follow-up mask through it puts the follow-up in the
   homography of the 478 landmark pairs (RANSAC). Every region: SIFT (or ORB) features of both photos within their
   skin masks dilated by ``SKIN_MARGIN`` of the long side (the skin outline is the strongest stable structure; the
   background does not drive the fit), ratio-test matches, a homography by MAGSAC (``USAC_MAGSAC``) with at least
-  ``min_inliers`` agreeing matches.
+  ``min_inliers`` agreeing matches. With fewer (smooth skin, small photos) and no landmarks, the few matches and
+  the similarity that lays the follow-up skin mask's centroid, area and main axis on the baseline's are started
+  from instead (refinement required).
 * **Refinement.** Each start is refined by ECC (``cv2.findTransformECC``, homography model, coarse to fine) on
   high-passed grey images (minus a Gaussian blur of ``ECC_SIGMA`` px at a 1024-px long side: lighting, white balance
   and vignetting differ between visits) over the baseline's dilated skin. Of the starts and their refinements, the
@@ -20,7 +22,7 @@ follow-up pixels). Warping a follow-up mask through it puts the follow-up in the
 
 Quality of every alignment: ``coverage`` = share of the baseline skin that the follow-up photo shows;
 ``skin_overlap`` = intersection over union of the baseline skin and the warped follow-up skin where both are in
-view; ``correlation`` (ECC, -1..1); ``inliers`` (feature matches or landmarks consistent with the starting
+view; ``correlation`` (ECC correlation of the high-passed photos, -1..1); ``inliers`` (feature matches or landmarks consistent with the starting
 homography); ``residual_px`` (faces: median landmark distance after the chosen homography). Below a threshold of
 :class:`vitiseg.config.TrackingConfig` the pair is ``not_aligned``, with the reason, and is never compared.
 """
@@ -222,6 +224,32 @@ def landmark_homography(base: PhotoView, fu: PhotoView) -> tuple[np.ndarray, int
     return H, int(inl.sum())
 
 
+def skin_shape_starts(base: np.ndarray, fu: np.ndarray) -> list[np.ndarray]:
+    """Similarity transforms (3,3) that put the follow-up skin mask's centroid, area and (when the mask is elongated
+    enough to have one) main axis on the baseline's: starting points for ECC when features are too few. Two starts:
+    with the axes' rotation and without it."""
+    mb, mf = cv2.moments(base.astype(np.uint8), True), cv2.moments(fu.astype(np.uint8), True)
+    if mb["m00"] == 0 or mf["m00"] == 0:
+        return []
+
+    def axis(m: dict) -> tuple[float, float]:
+        a, b, c = m["mu20"], m["mu02"], m["mu11"]
+        return 0.5 * np.arctan2(2 * c, a - b), np.hypot(a - b, 2 * c) / max(a + b, 1e-9)
+
+    (tb, eb), (tf, ef) = axis(mb), axis(mf)
+    rot = (tf - tb + np.pi / 2) % np.pi - np.pi / 2  # axes are lines: rotations modulo 180 deg
+    scale = float(np.sqrt(mf["m00"] / mb["m00"]))
+    cb = np.array([mb["m10"], mb["m01"]]) / mb["m00"]
+    cf = np.array([mf["m10"], mf["m01"]]) / mf["m00"]
+    starts = []
+    for r in ((rot, 0.0) if min(eb, ef) > 0.1 else (0.0,)):
+        R = scale * np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+        H = np.eye(3)
+        H[:2, :2], H[:2, 2] = R, cf - R @ cb
+        starts.append(H)
+    return starts
+
+
 def _eye_distance(lm: np.ndarray) -> float:
     return float(np.linalg.norm(lm[263] - lm[33]))  # outer canthi
 
@@ -243,16 +271,23 @@ def align(base: PhotoView, fu: PhotoView, cfg: TrackingConfig) -> Alignment:
         candidates.append((cfg.features, H, n))
     elif not faces:
         quality["inliers"] = float(n)
-        return Alignment("not_aligned", problem, cfg.features, None, None, quality)
+        if cfg.refine != "ecc":
+            return Alignment("not_aligned", problem, cfg.features, None, None, quality)
+        # too few features (smooth skin, small photo): ECC from the few matches and from the skin outline
+        if H is not None:
+            candidates.append((cfg.features, H, n))
+        candidates += [("skin shape", S, 0) for S in skin_shape_starts(base.skin, fu.skin)]
     ecc = EccImages(base, fu)
     best: tuple[float, str, np.ndarray, int] | None = None
     for source, H0, n in candidates:  # each start refined; the best correlation wins
         for H, method in ((H0, source), (ecc.refine(H0, cfg.ecc_iterations) if cfg.refine == "ecc" else None,
                                          f"{source}+ecc")):
-            if H is not None:
+            if H is not None and (method != source or source != "skin shape"):  # a shape start alone is too coarse
                 score = ecc.score(H)
                 if best is None or score > best[0]:
                     best = (score, method, H, n)
+    if best is None:
+        return Alignment("not_aligned", problem or "no transform found", cfg.features, None, None, quality)
     score, method, H, n = best
     quality.update(correlation=score, inliers=float(n))
     grid = homography_grid(H, base.skin.shape)
@@ -271,6 +306,9 @@ def align(base: PhotoView, fu: PhotoView, cfg: TrackingConfig) -> Alignment:
     if not problem and quality["coverage"] < cfg.min_coverage:
         problem = (f"the follow-up photo shows {100 * quality['coverage']:.0f} % of the baseline skin "
                    f"(minimum {100 * cfg.min_coverage:.0f} %)")
+    if not problem and quality["correlation"] < cfg.min_correlation:
+        problem = (f"the aligned photos correlate {quality['correlation']:.2f} (minimum {cfg.min_correlation:.2f}); "
+                   "another view or another patient?")
     if not problem and quality["skin_overlap"] < cfg.min_skin_overlap:
         problem = (f"skin masks overlap {quality['skin_overlap']:.2f} after alignment (minimum "
                    f"{cfg.min_skin_overlap:.2f})")

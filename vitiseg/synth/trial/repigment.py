@@ -12,7 +12,8 @@ speed ``v ~ exp(N(0, 0.25))``, and each of its pixels a *repigmentation time* ``
   points drawn uniformly inside the lesion (``A = 150 px`` at a 384-px long side, scaled with the area) or to a
   pigment island already inside it at baseline, so discs of new pigment grow around follicles and the lesion keeps
   its outline until they merge.
-* ``mixed``: ``tau = min(marginal, perifollicular)``: both at once.
+* ``mixed``: ``tau = min(1.5 * marginal, perifollicular)``: both at once, the border advancing at two thirds of its
+  ``marginal`` speed so that the islands show.
 
 A visit at progress ``s`` keeps as depigmented exactly the baseline-lesion pixels with ``tau > s`` (so follow-up
 lesions lie inside the baseline ones); ``s`` is bisected until the visit's planned fraction is met within the render
@@ -35,6 +36,7 @@ from .motion import warp_mask
 PATTERNS = ("marginal", "perifollicular", "mixed")
 PATTERN_WEIGHTS = (0.4, 0.4, 0.2)
 SEED_AREA_384 = 150.0  # px per island seed at a 384-px long side
+MIXED_MARGIN_DELAY = 1.5
 
 
 @dataclass
@@ -88,7 +90,8 @@ def plan_lesions(base_cls: np.ndarray, rng: np.random.Generator) -> LesionPlan:
         seeds[ys[pick], xs[pick]] = 0
         e = cv2.distanceTransform(seeds, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         t_islands = _normalised(e, m)
-        t = {"marginal": t_margin, "perifollicular": t_islands, "mixed": np.minimum(t_margin, t_islands)}[pattern]
+        t = {"marginal": t_margin, "perifollicular": t_islands,
+             "mixed": np.minimum(MIXED_MARGIN_DELAY * t_margin, t_islands)}[pattern]
         t = t / speed + rng.uniform(0.0, 1e-4, m.shape)  # ties broken so that any fraction can be met
         tau[y0:y1, x0:x1][m] = t[m].astype(np.float32)
         patterns.append(pattern)
