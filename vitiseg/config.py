@@ -85,7 +85,7 @@ class TrackingConfig(StrictModel):
     refine: Literal["ecc", "none"] = "ecc"
     ecc_iterations: int = Field(60, ge=1)
     face_warp: Literal["homography", "piecewise_affine"] = "homography"
-    min_inliers: int = Field(15, ge=4)  # fewer agreeing matches: also ECC from the skin outline (needs refine: ecc)
+    min_inliers: int = Field(15, ge=4)  # fewer agreeing matches: the features alone are not trusted
     # a pair below any of these is "not_aligned" and is not compared
     min_coverage: float = Field(0.5, ge=0.0, le=1.0)  # share of the baseline skin the follow-up shows
     min_skin_overlap: float = Field(0.6, ge=0.0, le=1.0)  # IoU of baseline and warped follow-up skin

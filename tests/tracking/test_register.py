@@ -107,17 +107,35 @@ def test_exact_face_landmarks_give_the_homography_they_were_moved_by():
     assert np.abs(al.grid - homography_grid(H, base.classes.shape)).max() < 1e-2
 
 
-def test_noisy_landmarks_are_refined_and_misplaced_ones_lose_to_the_features():
-    true = None
+def test_noisy_or_misplaced_landmarks_are_refined_and_without_refinement_misplaced_ones_lose_to_the_features():
     errs = {}
-    for name, noise, shift in (("noisy", 1.5, 0.0), ("misplaced", 0.3, 6.0)):
+    for name, noise, shift, refine in (("noisy", 1.5, 0.0, "ecc"), ("misplaced", 0.3, 6.0, "ecc"),
+                                       ("misplaced, unrefined", 0.3, 6.0, "none")):
         base, fu, H = face_pair(noise, shift)
         true = homography_grid(H, base.classes.shape)
-        al = align(base, fu, CFG)
+        al = align(base, fu, TrackingConfig(refine=refine))
         assert al.status == "aligned"
         errs[name] = (al.method, float(np.median(np.linalg.norm(al.grid - true, axis=-1)[base.skin])))
-    assert errs["noisy"][0] in ("landmarks+ecc", "sift+ecc") and errs["noisy"][1] < 0.25
-    assert errs["misplaced"][0] == "sift+ecc" and errs["misplaced"][1] < 0.25
+    # every start converges to the same solution: the landmarks, the most trusted start, name it
+    assert errs["noisy"][0] == "landmarks+ecc" and errs["noisy"][1] < 0.25
+    assert errs["misplaced"][0] == "landmarks+ecc" and errs["misplaced"][1] < 0.25
+    assert errs["misplaced, unrefined"][0] == "sift" and errs["misplaced, unrefined"][1] < 1.0
+
+
+def test_without_features_the_skin_outline_start_recovers_the_motion_and_is_never_used_unrefined(monkeypatch):
+    from vitiseg.tracking import register
+
+    rgb, cls = textured_scene(8)
+    H = sample_camera_motion(320, 320, np.random.default_rng(9), 1.0)
+    fu = moved(rgb, cls, H)
+    monkeypatch.setattr(register, "feature_homography", lambda *a: (None, 0, "too few features on the skin"))
+    al = align(PhotoView(rgb, cls), fu, CFG)
+    assert al.status == "aligned", al.reason
+    assert al.method == "skin shape+ecc"
+    err = np.linalg.norm(al.grid - homography_grid(H, cls.shape), axis=-1)
+    assert np.median(err[cls > 0]) < 0.25
+    unrefined = align(PhotoView(rgb, cls), fu, TrackingConfig(refine="none"))
+    assert unrefined.status == "not_aligned" and unrefined.reason == "too few features on the skin"
 
 
 def test_piecewise_affine_faces_follow_the_landmarks_inside_their_hull():

@@ -92,3 +92,20 @@ def test_a_pair_that_fails_is_a_row_and_the_run_goes_on(tracked, tmp_path, monke
     bad = ch[ch.status == "error"]
     assert list(bad.path) == ["P01/v3/hands.png"] and "boom" in bad.reason.iloc[0]
     assert s["tracking"]["aligned"] == 1 and s["counts"]["failed"] == 0
+
+
+def test_worker_processes_give_the_same_tables(tracked, tmp_path):
+    import shutil
+
+    from vitiseg.config import load_regions
+    from vitiseg.io.layout import discover
+    from vitiseg.tracking.step import track_run
+
+    visits, out, cfg, _, _ = tracked
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns(".tracking", "changes*", "patches.csv"))
+    rows = pd.read_csv(copy / "photos.csv", dtype=str, keep_default_na=False).to_dict("records")
+    s = track_run(copy, discover(visits, load_regions()), rows, cfg, progress=False, workers=2)
+    assert s["counts"]["reused"] == 0
+    for name in ("changes.csv", "patches.csv"):
+        assert (copy / name).read_text().splitlines() == (out / name).read_text().splitlines()

@@ -126,7 +126,8 @@ def evaluate(visits: Path, truth: Path, run: Path | None, transform: str, cfg: R
 
         res = track_pair(b, fu, paths[fu["path"]], masks_root, work, cfg, known if transform == "true" else None)
         row = {**head, "status": res.row["status"], "reason": res.row["reason"], "method": res.row["method"],
-               "skin_overlap": res.row.get("skin_overlap"), "inliers": res.row.get("inliers")}
+               "skin_overlap": res.row.get("skin_overlap"), "correlation": res.row.get("correlation"),
+               "inliers": res.row.get("inliers")}
         if res.codes is None:
             pair_rows.append(row)
             continue
@@ -230,7 +231,8 @@ def print_summary(s: dict[str, Any], title: str) -> None:
     p = s.get("patterns")
     if p:
         print(f"\nPatterns: {p['scored']} patches scored (true pattern, {100 * MIN_TRUE_SHARE:.0f}-"
-              f"{100 * MAX_TRUE_SHARE:.0f} % repigmented, matched >= {100 * MIN_MATCH:.0f} %): accuracy {100 * p['accuracy']:.1f} %; share repigmented MAE "
+              f"{100 * MAX_TRUE_SHARE:.0f} % repigmented, matched >= {100 * MIN_MATCH:.0f} %): accuracy "
+              f"{100 * p['accuracy']:.1f} %; share repigmented MAE "
               f"{p['share_mae_pp']:.1f} pp over {p['matched']} matched patches of {p['patches']}")
         for t, r in p["confusion"].items():
             print(f"  true {t:15s} -> " + ", ".join(f"{e}: {v}" for e, v in r.items()))

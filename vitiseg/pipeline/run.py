@@ -162,7 +162,7 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     if cfg.tracking.enabled:  # follow-ups aligned to the baseline; its failures are rows, never a failed run
         from ..tracking.step import track_run
 
-        tracking = track_run(out, layout, rows, cfg, progress)
+        tracking = track_run(out, layout, rows, cfg, progress, workers)
     write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df,
                   **tracking["tables"]}, out / "vitiseg.sqlite")
     summary = {

@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 from scipy import ndimage, stats
 
@@ -80,9 +79,12 @@ def baseline_patches(classes: np.ndarray, domain: np.ndarray, cfg: TrackingConfi
 
 
 def border_distance(patch: np.ndarray) -> np.ndarray:
-    """(h,w) float32 distance (px) of each pixel of the filled ``patch`` (h,w) bool to its outside (0 outside)."""
+    """(h,w) float64 distance (px) of each pixel of the filled ``patch`` (h,w) bool to its outside (0 outside).
+
+    Exact Euclidean distances (SciPy): OpenCV's multi-threaded transform can differ in the last bits between
+    processes, which would reorder ties in the pattern rule."""
     filled = ndimage.binary_fill_holes(patch)
-    return cv2.distanceTransform(np.pad(filled, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    return ndimage.distance_transform_edt(np.pad(filled, 1))[1:-1, 1:-1]
 
 
 def classify(patch: np.ndarray, compared: np.ndarray, repigmented: np.ndarray, cfg: TrackingConfig

@@ -3,18 +3,21 @@
 The result is a *map*: for every baseline pixel, where the same skin point lies in the follow-up photo (x, y in
 follow-up pixels). Warping a follow-up mask through it puts the follow-up in the baseline frame.
 
-* **Starting estimates.** Faces (both photos with FaceMesh landmarks, :func:`vitiseg.face.detect_faces`): the
-  homography of the 478 landmark pairs (RANSAC). Every region: SIFT (or ORB) features of both photos within their
-  skin masks dilated by ``SKIN_MARGIN`` of the long side (the skin outline is the strongest stable structure; the
-  background does not drive the fit), ratio-test matches, a homography by MAGSAC (``USAC_MAGSAC``) with at least
-  ``min_inliers`` agreeing matches. With fewer (smooth skin, small photos) and no landmarks, the few matches and
-  the similarity that lays the follow-up skin mask's centroid, area and main axis on the baseline's are started
-  from instead (refinement required).
-* **Refinement.** Each start is refined by ECC (``cv2.findTransformECC``, homography model, coarse to fine) on
-  high-passed grey images (minus a Gaussian blur of ``ECC_SIGMA`` px at a 1024-px long side: lighting, white balance
-  and vignetting differ between visits) over the baseline's dilated skin. Of the starts and their refinements, the
-  one with the highest ECC correlation wins, so a refinement that makes things worse is not taken; one that moves a
-  corner of the skin's box by more than ``ECC_MAX_SHIFT`` of the long side is discarded as diverged.
+* **Starting estimates**, most trusted first. Faces (both photos with FaceMesh landmarks,
+  :func:`vitiseg.face.detect_faces`): the homography of the 478 landmark pairs (RANSAC). Every region: SIFT (or
+  ORB) features of both photos within their skin masks dilated by ``SKIN_MARGIN`` of the long side (the skin outline
+  is the strongest stable structure; the background does not drive the fit), ratio-test matches, a homography by
+  MAGSAC (``USAC_MAGSAC``) with at least ``min_inliers`` agreeing matches. With refinement, more starts that are
+  only used refined: the matches when fewer than ``min_inliers`` agree (smooth skin, small photos), and the
+  similarity that lays the follow-up skin mask's centroid, area and main axis on the baseline's (with and without
+  the axis rotation).
+* **Refinement.** Each start is refined by ECC (``cv2.findTransformECC``, homography model, coarse to fine at long
+  sides ``ECC_LEVELS``: the coarse levels converge from further away) on high-passed grey images (minus a Gaussian
+  blur of ``ECC_SIGMA`` px at each level: lighting, white balance and vignetting differ between visits) over the
+  baseline's dilated skin; a refinement that moves a corner of the skin's box by more than ``ECC_MAX_SHIFT`` of the
+  long side is discarded as diverged. The transform with the highest ECC correlation wins (so a refinement that
+  makes things worse is not taken), except that one within ``SAME_SOLUTION_PX`` of an earlier start's is the same
+  solution and keeps the earlier start's name in ``method``.
 * **Faces, ``face_warp: piecewise_affine``**: inside the hull of the baseline landmarks, the piecewise-affine warp of
   their Delaunay triangles (it follows expression and pose changes that no homography fits, but carries the
   landmarks' own jitter), the chosen homography outside. The default ``homography`` uses the refined homography
@@ -22,9 +25,9 @@ follow-up pixels). Warping a follow-up mask through it puts the follow-up in the
 
 Quality of every alignment: ``coverage`` = share of the baseline skin that the follow-up photo shows;
 ``skin_overlap`` = intersection over union of the baseline skin and the warped follow-up skin where both are in
-view; ``correlation`` (ECC correlation of the high-passed photos, -1..1); ``inliers`` (feature matches or landmarks consistent with the starting
-homography); ``residual_px`` (faces: median landmark distance after the chosen homography). Below a threshold of
-:class:`vitiseg.config.TrackingConfig` the pair is ``not_aligned``, with the reason, and is never compared.
+view; ``correlation`` (ECC correlation of the high-passed photos, -1..1); ``inliers`` (feature matches or
+landmarks consistent with the starting homography); ``residual_px`` (faces: median landmark distance after the
+chosen homography). Below a threshold of :class:`vitiseg.config.TrackingConfig` the pair is ``not_aligned``, with the reason, and is never compared.
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ from scipy.spatial import Delaunay
 from ..config import TrackingConfig
 
 SKIN_MARGIN = 0.03
-ECC_SIGMA = 4.0  # px at a 1024-px long side: the high-pass that ECC compares
-ECC_MAX_SHIFT = 0.05
-ECC_LEVELS = (512, 1024)  # long sides of the coarse-to-fine ECC passes (capped at the photo's own size)
+ECC_SIGMA = 4.0  # px at each pyramid level: the high-pass that ECC compares
+ECC_MAX_SHIFT = 0.15
+ECC_LEVELS = (128, 256, 512, 1024)  # long sides of the coarse-to-fine ECC passes (capped at the photo's own size)
+SAME_SOLUTION_PX = 0.25  # refinements this close at the skin box's corners are one solution
 
 
 @dataclass
@@ -61,7 +65,7 @@ class PhotoView:
 class Alignment:
     """``status`` "aligned" or "not_aligned" (``reason`` says why); ``grid`` (H,W,2) float32: the follow-up
     position (x, y) of every baseline pixel; ``homography`` (3,3) float64 baseline -> follow-up (the global model);
-    ``quality``: coverage, skin_overlap, inliers, residual_px (NaN where not applicable)."""
+    ``quality``: coverage, skin_overlap, correlation, inliers, residual_px (NaN where not applicable)."""
 
     status: str
     reason: str
@@ -146,31 +150,40 @@ def _scaled(H: np.ndarray, sb: float, sf: float) -> np.ndarray:
     return np.diag([sf, sf, 1.0]) @ H @ np.diag([1 / sb, 1 / sb, 1.0])
 
 
-def _highpass(rgb: np.ndarray, sigma: float) -> np.ndarray:
-    """Grey image minus its Gaussian blur (float32): texture and edges without the lighting and vignetting."""
-    g = _grey(rgb).astype(np.float32)
-    return g - cv2.GaussianBlur(g, (0, 0), sigma)
+def _highpass(grey: np.ndarray, sigma: float) -> np.ndarray:
+    """Grey image (float32) minus its Gaussian blur: texture and edges without the lighting and vignetting."""
+    return grey - cv2.GaussianBlur(grey, (0, 0), sigma)
+
+
+def _resized(img: np.ndarray, s: float, interp: int = cv2.INTER_AREA) -> np.ndarray:
+    return cv2.resize(img, None, fx=s, fy=s, interpolation=interp) if s < 1 else img
 
 
 class EccImages:
-    """The high-passed pair and the baseline mask that ECC compares (module docstring)."""
+    """The pair that ECC compares (module docstring): grey photos high-passed at each pyramid level (``ECC_SIGMA``
+    px at that level, so the coarse levels see coarse structure and converge from further away), and the baseline's
+    dilated skin as the mask."""
 
     def __init__(self, base: PhotoView, fu: PhotoView) -> None:
-        scale = max(base.skin.shape) / 1024
-        self.base = _highpass(base.rgb, ECC_SIGMA * max(scale, 0.25))
-        self.fu = _highpass(fu.rgb, ECC_SIGMA * max(scale, 0.25))
+        self.base = _grey(base.rgb).astype(np.float32)
+        self.fu = _grey(fu.rgb).astype(np.float32)
         self.mask = _feature_mask(base.skin)
 
     def score(self, H: np.ndarray) -> float:
-        """ECC correlation (-1..1) of the baseline and the follow-up warped by ``H`` over the mask."""
-        h, w = self.base.shape
-        warped = cv2.warpPerspective(self.fu, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        inside = cv2.warpPerspective(np.ones(self.fu.shape, np.uint8), H, (w, h),
+        """ECC correlation (-1..1) of the baseline and the follow-up warped by ``H`` over the mask, at the finest
+        level."""
+        sb = min(1.0, ECC_LEVELS[-1] / max(self.base.shape))
+        sf = min(1.0, ECC_LEVELS[-1] / max(self.fu.shape))
+        tb, tf = _highpass(_resized(self.base, sb), ECC_SIGMA), _highpass(_resized(self.fu, sf), ECC_SIGMA)
+        h, w = tb.shape
+        Hs = _scaled(H, sb, sf)
+        warped = cv2.warpPerspective(tf, Hs, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        inside = cv2.warpPerspective(np.ones(tf.shape, np.uint8), Hs, (w, h),
                                      flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-        m = (self.mask > 0) & (inside > 0)
+        m = (_resized(self.mask, sb, cv2.INTER_NEAREST) > 0) & (inside > 0)
         if m.sum() < 100:
             return -1.0
-        return float(cv2.computeECC(self.base, warped, m.astype(np.uint8)))
+        return float(cv2.computeECC(tb, warped, m.astype(np.uint8)))
 
     def refine(self, H0: np.ndarray, iterations: int) -> np.ndarray | None:
         """``H0`` refined by ECC, coarse to fine (:data:`ECC_LEVELS`); None when ECC fails or diverges."""
@@ -183,19 +196,21 @@ class EccImages:
                 continue
             done.add(sb)
             sf = min(1.0, level / max(self.fu.shape))
-            tb = cv2.resize(self.base, None, fx=sb, fy=sb, interpolation=cv2.INTER_AREA) if sb < 1 else self.base
-            tf = cv2.resize(self.fu, None, fx=sf, fy=sf, interpolation=cv2.INTER_AREA) if sf < 1 else self.fu
-            mb = cv2.resize(self.mask, (tb.shape[1], tb.shape[0]), interpolation=cv2.INTER_NEAREST)
+            tb, tf = _highpass(_resized(self.base, sb), ECC_SIGMA), _highpass(_resized(self.fu, sf), ECC_SIGMA)
+            mb = _resized(self.mask, sb, cv2.INTER_NEAREST)
             warp = _scaled(H, sb, sf).astype(np.float32)
             try:
                 _, warp = cv2.findTransformECC(tb, tf, warp, cv2.MOTION_HOMOGRAPHY, crit, mb, 5)
             except cv2.error:
                 return None
             H = _scaled(warp.astype(np.float64), 1 / sb, 1 / sf)
+        return H if self.moved(H, H0) <= ECC_MAX_SHIFT * max(self.base.shape) else None
+
+    def moved(self, H1: np.ndarray, H2: np.ndarray) -> float:
+        """Largest distance (px) between where ``H1`` and ``H2`` put the corners of the skin's box."""
         ys, xs = np.nonzero(self.mask)
         box = np.float64([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.max(), ys.max()], [xs.min(), ys.max()]])
-        moved = np.linalg.norm(_apply(H, box) - _apply(H0, box), axis=1).max()
-        return H if moved <= ECC_MAX_SHIFT * max(self.base.shape) else None
+        return float(np.linalg.norm(_apply(H1, box) - _apply(H2, box), axis=1).max())
 
 
 def _apply(H: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -257,35 +272,39 @@ def _eye_distance(lm: np.ndarray) -> float:
 def align(base: PhotoView, fu: PhotoView, cfg: TrackingConfig) -> Alignment:
     """Align a follow-up photo to its baseline photo (module docstring); never raises for a pair that cannot be
     aligned: the result is then ``not_aligned`` with the reason."""
+    cv2.setRNGSeed(0)  # MAGSAC / RANSAC draw from OpenCV's global generator: each pair starts from the same state
     quality = {"coverage": float("nan"), "skin_overlap": float("nan"), "correlation": float("nan"),
                "inliers": float("nan"), "residual_px": float("nan")}
     faces = base.landmarks is not None and fu.landmarks is not None
-    candidates: list[tuple[str, np.ndarray, int]] = []
+    # starts, most trusted first: (source, H, inliers, usable unrefined)
+    candidates: list[tuple[str, np.ndarray, int, bool]] = []
     if faces:
         H, n = landmark_homography(base, fu)
-        candidates.append(("landmarks", H, n))
+        candidates.append(("landmarks", H, n, True))
     H, n, problem = feature_homography(base, fu, cfg)
     if H is not None and not problem and n < cfg.min_inliers:
         problem = f"only {n} matches agree on a transform (minimum {cfg.min_inliers})"
     if H is not None and not problem:
-        candidates.append((cfg.features, H, n))
-    elif not faces:
+        candidates.append((cfg.features, H, n, True))
+    elif not faces and cfg.refine != "ecc":
         quality["inliers"] = float(n)
-        if cfg.refine != "ecc":
-            return Alignment("not_aligned", problem, cfg.features, None, None, quality)
-        # too few features (smooth skin, small photo): ECC from the few matches and from the skin outline
-        if H is not None:
-            candidates.append((cfg.features, H, n))
-        candidates += [("skin shape", S, 0) for S in skin_shape_starts(base.skin, fu.skin)]
+        return Alignment("not_aligned", problem, cfg.features, None, None, quality)
+    if cfg.refine == "ecc":  # also ECC from the few matches (smooth skin, small photos) and from the skin outline
+        if H is not None and problem:
+            candidates.append((cfg.features, H, n, False))
+        candidates += [("skin shape", S, 0, False) for S in skin_shape_starts(base.skin, fu.skin)]
     ecc = EccImages(base, fu)
     best: tuple[float, str, np.ndarray, int] | None = None
-    for source, H0, n in candidates:  # each start refined; the best correlation wins
-        for H, method in ((H0, source), (ecc.refine(H0, cfg.ecc_iterations) if cfg.refine == "ecc" else None,
-                                         f"{source}+ecc")):
-            if H is not None and (method != source or source != "skin shape"):  # a shape start alone is too coarse
-                score = ecc.score(H)
-                if best is None or score > best[0]:
-                    best = (score, method, H, n)
+    for source, H0, n, alone in candidates:  # each start refined; the best correlation wins
+        refined = ecc.refine(H0, cfg.ecc_iterations) if cfg.refine == "ecc" else None
+        options = [(ecc.score(H), method, H) for H, method in ((H0 if alone else None, source),
+                                                                (refined, f"{source}+ecc")) if H is not None]
+        if not options:
+            continue
+        score, method, H = max(options, key=lambda o: o[0])
+        # two starts that converge to one solution differ in the 4th decimal: the more trusted one names it
+        if best is None or (score > best[0] and ecc.moved(H, best[2]) > SAME_SOLUTION_PX):
+            best = (score, method, H, n)
     if best is None:
         return Alignment("not_aligned", problem or "no transform found", cfg.features, None, None, quality)
     score, method, H, n = best

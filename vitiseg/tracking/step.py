@@ -14,9 +14,12 @@ landmarks recomputed. Outputs:
 * ``patches.csv``: one row per baseline patch and follow-up visit: patch id, baseline area, centroid and box, share
   repigmented and pattern (:mod:`.patches`).
 
-Each pair has its own error boundary (a failed pair is a row, never a failed run) and a resume record in
-``OUT/.tracking/<follow-up path>.json``: a pair is redone only when one of its inputs changed (the two photos' SHA-256,
-the bytes of their masks and of the baseline's facial area, the tracking and reading settings) or an output is missing.
+Each pair has its own error boundary (a failed pair is a row, never a failed run; an ``error`` is retried by the
+next run) and a resume record in ``OUT/.tracking/<follow-up path>.json``: a pair is redone only when one of its
+inputs changed (the two photos' SHA-256, the bytes of their masks and of the baseline's facial area, the tracking
+and reading settings) or an output is missing. With ``workers`` > 1 the baselines (each with its follow-ups) are
+shared among spawned processes; the tables are the same as with one (exact distance transforms, a fixed OpenCV
+random seed per pair).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +50,11 @@ from .register import Alignment, PhotoView, align, warp_to_baseline
 
 log = logging.getLogger(__name__)
 
-RECORD_VERSION = 1
+RECORD_VERSION = 1  # bump when a pair's results change for the same inputs and settings
 REGION_ORDER = ("face", "neck", "hands", "upper_limbs", "trunk", "lower_limbs", "feet")
 CHANGE_COLUMNS = ["patient_id", "visit_id", "visit_index", "baseline_visit_id", "region", "view", "path",
-                  "baseline_path", "status", "reason", "method", "coverage", "skin_overlap", "inliers", "residual_px",
-                  *AREA_COLUMNS, "change_map", "change_overlay"]
+                  "baseline_path", "status", "reason", "method", "coverage", "skin_overlap", "correlation", "inliers",
+                  "residual_px", *AREA_COLUMNS, "change_map", "change_overlay"]
 PATCH_COLUMNS = ["patient_id", "region", "view", "baseline_path", "patch_id", "baseline_px", "baseline_pct_of_skin",
                  "centroid_x", "centroid_y", "bbox", "visit_id", "visit_index", "status", "visible_share",
                  "compared_px", "repigmented_px", "repigmented_share", "border_auc", "pattern"]
@@ -184,59 +189,94 @@ def follow_up_pairs(rows: list[dict[str, Any]], layout: VisitsLayout
     return pairs
 
 
-def track_run(out: Path, layout: VisitsLayout, rows: list[dict[str, Any]], cfg: RunConfig, progress: bool = True
-              ) -> dict[str, Any]:
-    """Run the tracking step over a run's photo rows; writes ``changes/``, ``changes.csv`` and ``patches.csv`` and
-    returns ``{"tables": {"changes": df, "patches": df}, "counts": {...}}``."""
-    paths = {p.rel_path: p.path for p in layout.photos}
+def track_baseline(task: tuple[dict[str, Any], list[dict[str, Any]], dict[str, str], str, str]
+                   ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Track every follow-up of one baseline photo; each pair in its own error boundary. ``task``: (baseline row,
+    follow-up rows, input path of each row's ``path``, run folder, run config as JSON) -- picklable, so a worker
+    process can run it. Returns one ``(changes fields, patch rows)`` per follow-up, in order."""
+    base, fus, paths, out_s, cfg_json = task
+    out, cfg = Path(out_s), RunConfig.model_validate_json(cfg_json)
+    try:
+        b: Baseline | str = load_baseline(base, Path(paths[base["path"]]), out, cfg)
+    except Exception as exc:  # noqa: BLE001 - reported on each of its pairs
+        log.exception("tracking: baseline %s unusable", base["path"])
+        b = f"baseline unusable: {type(exc).__name__}: {exc}"
+    results = []
+    for fu in fus:
+        try:
+            if isinstance(b, str):
+                raise RuntimeError(b)
+            res = track_pair(b, fu, Path(paths[fu["path"]]), out, out, cfg)
+            results.append((res.row, [{**_patch_base(b, p), **r} for p, r in zip(b.patches, res.patches)]))
+        except Exception as exc:  # noqa: BLE001 - one failed pair must not stop the run
+            log.exception("tracking: %s failed", fu["path"])
+            results.append(({"status": "error", "reason": f"{type(exc).__name__}: {exc}"}, []))
+    return results
+
+
+def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> Iterator[list[tuple]]:
+    """Results of :func:`track_baseline` per task, in task order; ``workers`` > 1: in spawned processes."""
+    bar = tqdm(total=sum(len(t[1]) for t in tasks), desc="tracking", unit="pair", disable=not progress or not tasks)
+    if workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            for t, res in zip(tasks, pool.map(track_baseline, tasks)):
+                bar.update(len(t[1]))
+                yield res
+    else:
+        for t in tasks:
+            res = track_baseline(t)
+            bar.update(len(t[1]))
+            yield res
+    bar.close()
+
+
+def track_run(out: Path, layout: VisitsLayout, rows: list[dict[str, Any]], cfg: RunConfig, progress: bool = True,
+              workers: int = 1) -> dict[str, Any]:
+    """Run the tracking step over a run's photo rows (``workers`` processes; baselines are the unit of work);
+    writes ``changes/``, ``changes.csv`` and ``patches.csv`` and returns ``{"tables": {"changes": df, "patches":
+    df}, "counts": {...}}``."""
+    paths = {p.rel_path: str(p.path) for p in layout.photos}
     pairs = follow_up_pairs(rows, layout)
-    change_rows: list[dict[str, Any]] = []
-    patch_rows: list[dict[str, Any]] = []
-    baselines: dict[str, Baseline | str] = {}
+    done: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    todo: dict[str, list[dict[str, Any]]] = {}
+    keys: dict[str, str] = {}
+    bases: dict[str, dict[str, Any]] = {}
     reused = 0
-    for base, fu, vi in tqdm(pairs, desc="tracking", unit="pair", disable=not progress or not pairs):
-        head = {"patient_id": fu["patient_id"], "visit_id": fu["visit_id"], "visit_index": vi,
-                "baseline_visit_id": layout.visit_order[fu["patient_id"]][0], "region": fu["region"],
-                "view": fu["view"], "path": fu["path"], "baseline_path": base["path"] if base else ""}
+    for base, fu, _ in pairs:
         if base is None or base["status"] != "ok":
             why = "no baseline photo of this region and view" if base is None else \
                 f"the baseline photo failed: {base['error']}"
-            change_rows.append({**head, "status": "no_baseline", "reason": why})
-            continue
-        if fu["status"] != "ok":
-            change_rows.append({**head, "status": "error", "reason": f"the follow-up photo failed: {fu['error']}"})
-            continue
-        key = _record_key(base, fu, out, cfg)
-        rec = _load_record(out, fu["path"], key)
-        if rec is not None:
-            reused += 1
-            change_rows.append({**head, **rec["change"]})
-            patch_rows += rec["patches"]
-            continue
-        try:
-            if base["path"] not in baselines:
-                try:
-                    baselines[base["path"]] = load_baseline(base, paths[base["path"]], out, cfg)
-                except Exception as exc:  # noqa: BLE001 - reported on each of its pairs
-                    log.exception("tracking: baseline %s unusable", base["path"])
-                    baselines[base["path"]] = f"{type(exc).__name__}: {exc}"
-            b = baselines[base["path"]]
-            if isinstance(b, str):
-                raise RuntimeError(f"baseline unusable: {b}")
-            res = track_pair(b, fu, paths[fu["path"]], out, out, cfg)
-            row, prows = res.row, res.patches
-        except Exception as exc:  # noqa: BLE001 - one failed pair must not stop the run
-            log.exception("tracking: %s failed", fu["path"])
-            change_rows.append({**head, "status": "error", "reason": f"{type(exc).__name__}: {exc}"})
-            continue
-        if row["status"] != "aligned":
-            log.warning("tracking: %s not aligned to %s: %s", fu["path"], base["path"], row["reason"])
-        prows = [{**_patch_base(b, p), "visit_id": fu["visit_id"], "visit_index": vi, **r}
-                 for p, r in zip(b.patches, prows)]
-        change_rows.append({**head, **row})
-        patch_rows += prows
-        atomic_write_text(out / ".tracking" / f"{fu['path']}.json",
-                          json.dumps({"key": key, "change": row, "patches": prows}, default=float))
+            done[fu["path"]] = ({"status": "no_baseline", "reason": why}, [])
+        elif fu["status"] != "ok":
+            done[fu["path"]] = ({"status": "error", "reason": f"the follow-up photo failed: {fu['error']}"}, [])
+        else:
+            keys[fu["path"]] = _record_key(base, fu, out, cfg)
+            rec = _load_record(out, fu["path"], keys[fu["path"]])
+            if rec is not None:
+                reused += 1
+                done[fu["path"]] = (rec["change"], rec["patches"])
+            else:
+                todo.setdefault(base["path"], []).append(fu)
+                bases[base["path"]] = base
+    tasks = [(bases[bp], fus, paths, str(out), cfg.model_dump_json()) for bp, fus in todo.items()]
+    for task, results in zip(tasks, _run_tasks(tasks, workers, progress)):
+        for fu, (row, prows) in zip(task[1], results):
+            done[fu["path"]] = (row, prows)
+            if row["status"] == "not_aligned":
+                log.warning("tracking: %s not aligned to %s: %s", fu["path"], task[0]["path"], row["reason"])
+            if row["status"] != "error":  # errors are retried by the next run
+                atomic_write_text(out / ".tracking" / f"{fu['path']}.json",
+                                  json.dumps({"key": keys[fu["path"]], "change": row, "patches": prows},
+                                             default=float))
+    change_rows: list[dict[str, Any]] = []
+    patch_rows: list[dict[str, Any]] = []
+    for base, fu, vi in pairs:
+        row, prows = done[fu["path"]]
+        change_rows.append({"patient_id": fu["patient_id"], "visit_id": fu["visit_id"], "visit_index": vi,
+                            "baseline_visit_id": layout.visit_order[fu["patient_id"]][0], "region": fu["region"],
+                            "view": fu["view"], "path": fu["path"], "baseline_path": base["path"] if base else "",
+                            **row})
+        patch_rows += [{**r, "visit_id": fu["visit_id"], "visit_index": vi} for r in prows]
     changes = pd.DataFrame(change_rows, columns=CHANGE_COLUMNS)
     patches = pd.DataFrame(patch_rows, columns=PATCH_COLUMNS)
     write_csv(changes, out / "changes.csv")

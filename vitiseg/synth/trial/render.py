@@ -43,6 +43,10 @@ hairline, cheeks to the jawline and tragus, nose; lips, eyelids, eyes, ears, nec
   ``TRUTH/face_area/<patient>/<visit>/face_front.png`` (uint8, 255 = counted facial area), beside
   ``TRUTH/masks/...``; ``f_vasi == 3 * #(mask == 2 & area) / #(mask > 0 & area)`` holds exactly on the saved files.
 
+Tracking truth (``--camera-motion S``, ``--repigmentation patterns``; off by default, and then the output is
+byte-identical to a generator without them): follow-ups are taken with a moved camera and / or lesions repigment in a
+drawn pattern, and ``TRUTH/tracking/`` holds the true transforms, change maps and patterns (:mod:`.tracking_truth`).
+
 With ``--background procedural`` the procedural faces have no FaceMesh landmarks: the facial area is then the whole
 photo (the saved area mask is all 255), ``f_vasi == f_vasi_allskin``, and such folders must be run with
 ``face.area: skin``.

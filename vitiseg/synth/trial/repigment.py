@@ -1,5 +1,6 @@
 """Repigmentation patterns of a synthetic cohort (``vitiseg synth cohort --repigmentation patterns``): each baseline
-lesion repigments from its margin, from follicle-like islands (perifollicular), or both, with its true pattern written to the truth.
+lesion repigments from its margin, from follicle-like islands (perifollicular), or both, with its true pattern
+written to the truth.
 
 Lesions are the 8-connected components of the baseline truth mask (class 2), numbered as
 ``scipy.ndimage.label(mask == 2, structure=np.ones((3, 3)))`` numbers them (raster order of their first pixel); the
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -80,7 +80,7 @@ def plan_lesions(base_cls: np.ndarray, rng: np.random.Generator) -> LesionPlan:
         pattern = str(PATTERNS[int(rng.choice(len(PATTERNS), p=PATTERN_WEIGHTS))])
         speed = float(np.exp(rng.normal(0.0, 0.25)))
         filled = ndimage.binary_fill_holes(m)
-        d = cv2.distanceTransform(np.pad(filled, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        d = ndimage.distance_transform_edt(np.pad(filled, 1))[1:-1, 1:-1]  # exact: the same in every process
         wobble = smooth_noise(m.shape, max(4.0, float(d.max())), rng)
         t_margin = _normalised(d * np.exp(0.2 * wobble), m)
         ys, xs = np.nonzero(m)
@@ -88,7 +88,7 @@ def plan_lesions(base_cls: np.ndarray, rng: np.random.Generator) -> LesionPlan:
         pick = rng.choice(len(ys), size=min(k_seeds, len(ys)), replace=False)
         seeds = np.where(filled & ~m, 0, 1).astype(np.uint8)  # pigment islands already there grow as well
         seeds[ys[pick], xs[pick]] = 0
-        e = cv2.distanceTransform(seeds, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        e = ndimage.distance_transform_edt(seeds)
         t_islands = _normalised(e, m)
         t = {"marginal": t_margin, "perifollicular": t_islands,
              "mixed": np.minimum(MIXED_MARGIN_DELAY * t_margin, t_islands)}[pattern]
