@@ -98,8 +98,8 @@ class TrackingConfig(StrictModel):
     min_island_px: int = Field(4, ge=1)
     min_repigmented_share: float = Field(0.05, ge=0.0, le=1.0)  # less new skin: pattern "none"
     min_remaining_share: float = Field(0.05, ge=0.0, le=1.0)  # less left depigmented: pattern "complete"
-    marginal_auc: float = Field(0.85, ge=0.0, le=1.0)  # border_auc >= this: marginal
-    perifollicular_auc: float = Field(0.55, ge=0.0, le=1.0)  # <= this: perifollicular; between: mixed
+    marginal_auc: float = Field(0.90, ge=0.0, le=1.0)  # border_auc >= this: marginal
+    perifollicular_auc: float = Field(0.65, ge=0.0, le=1.0)  # <= this: perifollicular; between: mixed
     overlay_long_side: int = Field(1024, ge=64)
 
 

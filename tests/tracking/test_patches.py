@@ -61,7 +61,7 @@ CENTRES = [(40, 40), (25, 30), (55, 50), (30, 55), (52, 25)]
 @pytest.mark.parametrize("name, rep, pattern", [
     ("border advancing 6 px", lambda p: ring(p, 6), "marginal"),
     ("islands inside", lambda p: islands(p, CENTRES, 5), "perifollicular"),
-    ("both", lambda p: ring(p, 3) | islands(p, CENTRES, 6), "mixed"),
+    ("both", lambda p: ring(p, 4) | islands(p, CENTRES, 6), "mixed"),  # border_auc 0.71: inside 0.65-0.90
     ("a thin misalignment rim only", lambda p: ring(p, 1), "none"),
     ("almost all", lambda p: p & ~islands(p, [(40, 40)], 3), "complete"),
 ])
