@@ -43,6 +43,11 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                    help="local processes (default) or a Ray cluster (pip install 'vitiseg[distributed]')")
     p.add_argument("--ray-address", help="address of a running Ray cluster, e.g. ray://head:10001 or auto; "
                                           "a local Ray instance is started when omitted")
+    p.add_argument("--pseudonymise", metavar="KEY",
+                   help="replace patient IDs by a keyed hash (HMAC-SHA256) in every output, file paths included; "
+                        "KEY: at least 16 characters, or @FILE to read it from a file")
+    p.add_argument("--pseudonym-map", type=Path, metavar="FILE",
+                   help="with --pseudonymise: write the ID -> pseudonym mapping to FILE (outside --out)")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
 
     return run_command(args.visits, args.out, args.config, overrides_from_args(args), args.regions,
                        progress=not args.no_progress, workers=args.workers, executor=args.executor,
-                       ray_address=args.ray_address)
+                       ray_address=args.ray_address, pseudonymise=args.pseudonymise,
+                       pseudonym_map=args.pseudonym_map)
 
 
 # -------------------------------------------------------------------------------------------------- segment

@@ -60,6 +60,7 @@ from ..colour import skin_ita
 from ..config import NormaliseConfig, SegmentationConfig, load_config
 from ..io.files import atomic_write_text
 from ..io.images import IMAGE_SUFFIXES, image_size, read_mask, read_rgb, write_jpeg
+from ..io.tables import write_csv_rows
 from ..segmentation.base import Segmenter, segment_photo
 from ..segmentation.load import load_segmenter
 from .metrics import MaskKind, fraction_calibration, image_metrics, lesion_ring, pooled
@@ -277,10 +278,7 @@ def run_evaluation(
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    lines = [",".join(keys)]
-    for r in rows:
-        lines.append(",".join(_csv_val(r.get(k)) for k in keys))
-    atomic_write_text(o / "per_image.csv", "\n".join(lines) + "\n")
+    write_csv_rows([{k: _csv_val(r.get(k)) for k in keys} for r in rows], keys, o / "per_image.csv")
     atomic_write_text(o / "summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
     sheet = worst_sheet(seg, items, rows, kind, work, worst) if worst > 0 else None
     if sheet is not None:
@@ -295,8 +293,7 @@ def _csv_val(v: Any) -> str:
         return ""
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.6g}"
-    s = str(v)
-    return f'"{s}"' if "," in s else s
+    return str(v)
 
 
 def _json_default(o: Any) -> Any:

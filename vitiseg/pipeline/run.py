@@ -25,10 +25,13 @@ from typing import Any
 from tqdm import tqdm
 
 from ..config import ConfigError, RegionsConfig, RunConfig, load_config, load_regions
-from ..io.files import atomic_write_text
-from ..io.layout import PhotoItem, discover
+from ..faults import fault_point
+from ..io.files import OutputWriteError, atomic_write_text, remove_stale_temporaries
+from ..io.layout import LayoutError, PhotoItem, discover
+from ..io.lock import RunLocked, holds_run_lock, run_lock
+from ..io.pseudonym import Pseudonymiser, PseudonymError, check_out_dir, read_key
 from ..io.records import RecordKey, load_record, save_record
-from ..io.tables import write_csv, write_sqlite
+from ..io.tables import write_csv, write_csv_rows, write_sqlite
 from ..segmentation.base import Segmenter
 from ..segmentation.load import load_segmenter
 from .executors import WorkerSpec, run_local, run_ray
@@ -91,20 +94,26 @@ def _repartition_faces(rows: list[dict[str, Any]], photos: list[PhotoItem], ctx:
     return out
 
 
+@holds_run_lock("out_dir")
 def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: RegionsConfig | None = None,
         segmenter: Segmenter | None = None, progress: bool = True, workers: int = 1, executor: str = "local",
-        ray_address: str | None = None) -> dict[str, Any]:
+        ray_address: str | None = None, pseudonymiser: Pseudonymiser | None = None) -> dict[str, Any]:
     """Run the whole pipeline; returns the run summary (also written to ``OUT/run.json``).
 
     ``workers`` > 1 or ``executor="ray"`` run the per-photo work in worker processes / Ray actors
-    (see :mod:`.executors`); results are identical to the in-process run.
+    (see :mod:`.executors`); results are identical to the in-process run. The run holds ``OUT``'s run lock
+    (:mod:`vitiseg.io.lock`: RunLocked if another process holds it) and first removes temporary files a killed run
+    left there. ``pseudonymiser``: patient IDs replaced by keyed pseudonyms in every output (:mod:`vitiseg.io.pseudonym`).
     """
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     regions = regions or load_regions()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    layout = discover(visits_dir, regions)
+    check_out_dir(out, pseudonymiser)
+    for p in remove_stale_temporaries(out):
+        log.info("removed %s, left by an interrupted run", p.relative_to(out))
+    layout = discover(visits_dir, regions, pseudonymiser)
     photos = _check_duplicates(layout.photos)
     segmenter = segmenter or load_segmenter(cfg.segmentation, cfg.normalise)
     ident = dict(segmenter.identity)
@@ -118,7 +127,8 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     tasks = []
     for item in photos:
         views = face_views.get((item.patient_id, item.visit_id), frozenset()) if item.region == "face" else frozenset()
-        row = None if item.error else load_record(out, item.rel_path, item.path, _record_key(ctx, views))
+        expect = {"patient_id": item.patient_id, "visit_id": item.visit_id, "region": item.region, "view": item.view}
+        row = None if item.error else load_record(out, item.rel_path, item.path, _record_key(ctx, views), expect)
         if row is not None:
             reused += 1
             rows.append(row)
@@ -179,10 +189,12 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         "pro_columns": layout.pro_columns,
         "executor": {"kind": executor, "workers": workers, "ray_address": ray_address},
         "peak_rss_mb": peak_rss_mb(),
+        "pseudonym_key_id": pseudonymiser.key_id if pseudonymiser else None,
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     if cfg.report:
+        fault_point("report")
         try:
             from ..report.html import build_report
 
@@ -197,31 +209,48 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
 
 def run_command(visits: Path, out: Path, config: Path | None = None, overrides: dict[str, Any] | None = None,
                 regions_path: Path | None = None, progress: bool = True, workers: int = 1, executor: str = "local",
-                ray_address: str | None = None) -> int:
+                ray_address: str | None = None, pseudonymise: str | None = None,
+                pseudonym_map: Path | None = None) -> int:
     """``vitiseg run``: load and check the configuration, log to ``OUT/run.log``, run; the exit code.
 
     0 when every photo was measured, 1 when any failed (listed in ``OUT/failures.csv``), 2 for a user's mistake
-    (bad configuration, missing visits folder), said in one line.
+    (bad configuration, missing visits folder, unusable manifest.csv/visits.csv, another run writing to ``OUT``, an
+    output folder that cannot be written), said in one line. ``pseudonymise``: the key (or ``@FILE``) of
+    :mod:`vitiseg.io.pseudonym`; ``pseudonym_map``: where to write the mapping (outside ``OUT``).
     """
     try:
         cfg = load_config(config, overrides)
         regions = load_regions(regions_path)
-    except ConfigError as exc:
+        ps = Pseudonymiser(read_key(pseudonymise)) if pseudonymise else None
+    except (ConfigError, PseudonymError) as exc:
         log.error("%s", exc)
+        return 2
+    if pseudonym_map is not None and (ps is None or pseudonym_map.resolve().is_relative_to(out.resolve())):
+        log.error("--pseudonym-map needs --pseudonymise and a file outside --out (the map re-identifies patients)")
         return 2
     if not visits.is_dir():
         log.error("visits folder not found: %s", visits)
         return 2
-    out.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
     try:
-        summary = run(visits, out, cfg, regions, progress=progress, workers=max(1, workers), executor=executor,
-                      ray_address=ray_address)
-    finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+        with run_lock(out):  # refuse before touching OUT/run.log when another run is writing there
+            handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.getLogger().addHandler(handler)
+            try:
+                summary = run(visits, out, cfg, regions, progress=progress, workers=max(1, workers),
+                              executor=executor, ray_address=ray_address, pseudonymiser=ps)
+            finally:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+            if ps is not None and pseudonym_map is not None:
+                write_csv_rows(ps.mapping_rows(), ["kind", "original", "pseudonym"], pseudonym_map)
+                log.info("pseudonym map (keep it apart from the results): %s", pseudonym_map)
+    except (RunLocked, OutputWriteError, LayoutError, PseudonymError) as exc:
+        log.error("%s", exc)
+        return 2
+    except OSError as exc:  # OUT/run.log or OUT itself cannot be created
+        log.error("cannot write to %s: %s", out, exc.strerror or exc)
+        return 2
     failed = summary["counts"]["failed"]
     if failed:
         log.error("%d photo(s) failed; see %s", failed, out / "failures.csv")

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..config import ConfigError, load_config
 from ..io.files import atomic_write_text
+from ..io.tables import write_csv
 from ..io.images import IMAGE_SUFFIXES, ImageReadError, image_size, read_rgb, write_png
 from ..segmentation.base import segment_photo
 from ..segmentation.load import load_segmenter
@@ -57,7 +58,7 @@ def segment_folder(images: Path, out: Path, config: Path | None = None, override
         except (ImageReadError, ValueError, OSError) as exc:
             log.error("%s: %s", f.name, exc)
             failures.append({"path": f.name, "error": str(exc)})
-    atomic_write_text(out / "failures.csv", pd.DataFrame(failures, columns=["path", "error"]).to_csv(index=False))
+    write_csv(pd.DataFrame(failures, columns=["path", "error"]), out / "failures.csv")
     atomic_write_text(out / "segment.json", json.dumps(
         {"model": seg.identity, "config": cfg.model_dump(), "versions": versions(), "images": len(files),
          "failed": len(failures)}, indent=2, default=str))

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ..io.files import atomic_write_text
 from ..io.layout import natural_key
+from ..io.tables import write_csv
 from ..scoring import cohort_stats as cohort_mod
 from .figures import cohort_figure
 from .format import data_uri, esc
@@ -111,13 +112,13 @@ def build_report(out_dir: str | Path, *, images: str = "embed", group_by: cohort
     table = cohort_mod.cohort_table(visits, pro_columns=pro, group_by=group_by,
                                     include_partial_tvasi=include_partial_tvasi)
     frame = table.to_frame()
-    atomic_write_text(out / "cohort.csv", frame.to_csv(index=False, lineterminator="\n"))
+    write_csv(frame, out / "cohort.csv", float_format=None)
     atomic_write_text(out / "cohort.json", json.dumps(table.to_json_dict(), indent=2, allow_nan=False) + "\n")
     regions = None
     if (out / "regions.csv").is_file():
         raw_regions = pd.read_csv(out / "regions.csv", dtype=str, keep_default_na=False)
         regions = cohort_mod.region_table(raw_regions, visits, table)
-        atomic_write_text(out / "cohort_regions.csv", regions.to_csv(index=False, lineterminator="\n"))
+        write_csv(regions, out / "cohort_regions.csv", float_format=None)
     page = render_html(out, visits, photos, run, table, images=images, thumb_px=thumb_px, regions=regions)
     html_path = out / "report.html"
     atomic_write_text(html_path, page)

@@ -14,8 +14,6 @@ resumed after an interruption: a sample is complete when its truth JSON exists (
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import time
@@ -28,6 +26,7 @@ from tqdm import tqdm
 
 from vitiseg.io.files import atomic_write_bytes, atomic_write_text
 from vitiseg.io.images import encode_jpeg, write_png
+from vitiseg.io.tables import write_csv_rows
 from vitiseg.synth.backgrounds import (BackgroundRef, list_backgrounds, load_background, random_square_crop,
                                       shift_skin_tone)
 from vitiseg.synth.render import GENERATOR_VERSION, render_sample
@@ -82,17 +81,13 @@ def index_row(truth: dict[str, Any]) -> dict[str, Any]:
 
 def write_index(out: Path, n: int) -> int:
     """Rebuild ``index.csv`` from the truth JSONs of samples 0..n-1 that exist; returns the row count."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    rows = 0
+    rows = []
     for i in range(n):
         p = out / "truth" / f"{sample_id(i)}.json"
         if p.is_file():
-            w.writerow(index_row(json.loads(p.read_text(encoding="utf-8"))))
-            rows += 1
-    atomic_write_text(out / "index.csv", buf.getvalue())
-    return rows
+            rows.append(index_row(json.loads(p.read_text(encoding="utf-8"))))
+    write_csv_rows(rows, INDEX_COLUMNS, out / "index.csv")
+    return len(rows)
 
 
 def _write_one(out: Path, i: int, seed: int, size: int, by_set: dict[str, list[BackgroundRef]],

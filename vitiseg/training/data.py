@@ -36,8 +36,8 @@ from pydantic import Field
 
 from ..colour import normalise
 from ..config import NormaliseConfig, StrictModel
-from ..io.files import atomic_write_text
 from ..io.images import IMAGE_SUFFIXES, read_mask, read_rgb, write_jpeg, write_png
+from ..io.tables import write_csv_rows
 from ..synth.backgrounds import SPLITS, assign_split
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def write_procedural_dataset(out: str | Path, n: int = 8, size: int = 64, seed: 
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    rows = ["id,split"]
+    rows = []
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     for i in range(n):
         bg = np.array([90, 110, 140], np.float32) + rng.normal(0, 12, (size, size, 3)).astype(np.float32)
@@ -259,6 +259,6 @@ def write_procedural_dataset(out: str | Path, n: int = 8, size: int = 64, seed: 
         sid = f"proc_{i:04d}"
         write_jpeg(root / "images" / f"{sid}.jpg", img, quality=95)
         write_png(root / "masks" / f"{sid}.png", cls)
-        rows.append(f"{sid},{'val' if i >= n - max(1, n // 4) else 'train'}")
-    atomic_write_text(root / "index.csv", "\n".join(rows) + "\n")
+        rows.append({"id": sid, "split": "val" if i >= n - max(1, n // 4) else "train"})
+    write_csv_rows(rows, ["id", "split"], root / "index.csv")
     return root

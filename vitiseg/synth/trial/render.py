@@ -56,8 +56,6 @@ stand-in). Each region of a patient is a different person's photo, so skin tone 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -72,6 +70,7 @@ from vitiseg.colour import skin_ita
 from vitiseg.config import load_regions
 from vitiseg.io.files import atomic_write_bytes, atomic_write_text
 from vitiseg.io.images import write_png
+from vitiseg.io.tables import write_csv_rows
 from vitiseg.synth.backgrounds import (
     BackgroundRef,
     list_backgrounds,
@@ -94,15 +93,6 @@ log = logging.getLogger(__name__)
 def _fraction(cls: np.ndarray) -> tuple[int, int]:
     c = np.bincount(cls.ravel(), minlength=3)
     return int(c[1] + c[2]), int(c[2])
-
-
-def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    return buf.getvalue()
 
 
 def _fmt(x: float | None, nd: int = 6) -> str:
@@ -339,15 +329,15 @@ def _write_truth(out: Path, truth: Path, pr: Any, seed: int, size: int, backgrou
                  visits: list[str], visit_rows: list[dict[str, Any]], truth_rows: list[dict[str, Any]],
                  patient_rows: list[dict[str, Any]], stats: _RenderStats, no_face: set[str]) -> dict[str, Any]:
     """Write ``OUT/visits.csv`` and the truth folder (visits.csv, patients.csv, summary.json); returns the summary."""
-    atomic_write_text(out / "visits.csv", _csv(visit_rows, ["patient_id", "visit_id", "date", "vns", "dlqi"]))
+    write_csv_rows(visit_rows, ["patient_id", "visit_id", "date", "vns", "dlqi"], out / "visits.csv")
     cols = ["patient_id", "visit_id", "visit_index", "f_vasi", "t_vasi", "target_f_vasi", "target_t_vasi",
             "f_vasi_allskin", "t_vasi_allskin"]
     for kind in ("frac", "target_frac", "skin_px", "depigmented_px", "background"):
         cols += [f"{kind}_{r}" for r in REGIONS]
     cols += ["area_px_face", "frac_face_allskin", "skin_px_face_allskin", "depigmented_px_face_allskin"]
     fmt_rows = [{k: (_fmt(v) if isinstance(v, float) else v) for k, v in r.items()} for r in truth_rows]
-    atomic_write_text(truth / "visits.csv", _csv(fmt_rows, cols))
-    atomic_write_text(truth / "patients.csv", _csv(patient_rows, list(patient_rows[0])))
+    write_csv_rows(fmt_rows, cols, truth / "visits.csv")
+    write_csv_rows(patient_rows, list(patient_rows[0]), truth / "patients.csv")
     achieved = cohort_statistics(truth_rows, visits)
     achieved_allskin = cohort_statistics(
         [{**r, "f_vasi": r["f_vasi_allskin"], "t_vasi": r["t_vasi_allskin"]} for r in truth_rows], visits)
