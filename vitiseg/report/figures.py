@@ -17,7 +17,7 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """PNG bytes of a matplotlib Figure rendered on the Agg canvas (no pyplot global state)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})  # no text chunks
     return buf.getvalue()
 
 
