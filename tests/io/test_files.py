@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ def test_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path, 
     assert str(e.value) == (f"cannot write {tmp_path / 't.csv'}: No space left on device; free space or fix the "
                             "folder's permissions, then run the same command again to resume")
     assert os.listdir(tmp_path) == ["t.csv"] and (tmp_path / "t.csv").read_text() == "old\n"
+    again = pickle.loads(pickle.dumps(e.value))  # as a worker process hands it to the main one
+    assert (str(again), again.errno) == (str(e.value), errno.ENOSPC)
 
 
 def test_safe_join_refuses_paths_that_leave_the_folder(tmp_path: Path) -> None:

@@ -37,6 +37,9 @@ class OutputWriteError(OSError):
         return (f"cannot write {self.path}: {self.strerror}; free space or fix the folder's permissions, then run the "
                 "same command again to resume")
 
+    def __reduce__(self):  # raised in a worker process, re-raised in the main one
+        return (OutputWriteError, (self.path, OSError(self.errno, self.strerror)))
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes."""
