@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from vitiseg.cli import main as vitiseg_main
+from vitiseg.console import setup_console_logging
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,11 +30,11 @@ def main() -> int:
     ap.add_argument("--skin-root", type=Path, default=REPO.parent / "shared" / "data" / "skin")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    setup_console_logging()
     if a.out.exists():
         shutil.rmtree(a.out)
     real = (a.skin_root / "fasseg_face_skin").is_dir()
-    args = ["synth", "cohort", "--out", str(a.out), "--preset", "small", "--seed", str(a.seed)]
+    args = ["synth", "cohort", "--out", str(a.out), "--preset", "example", "--seed", str(a.seed)]
     if real:
         args += ["--skin-root", str(a.skin_root)]
     else:
