@@ -161,7 +161,9 @@ def table(res: dict) -> str:
     fcols = ("f_vasi50", "f_vasi75", "f_vasi90")
 
     def rates(cols: tuple[str, ...], key: str) -> str:
-        return " / ".join("-" if rr[c][key] != rr[c][key] else f"{rr[c][key]:.0f}" for c in cols)
+        """``a / b / c %``; ``-`` for an undefined rate (e.g. T-VASI50 of partial visits), no unit when all are."""
+        text = " / ".join("-" if rr[c][key] != rr[c][key] else f"{rr[c][key]:.0f}" for c in cols)
+        return text if set(text) <= set("- /") else text + " %"
 
     lines = ["| | truth | vitiseg | |", "|---|---|---|---|"]
     lines.append(
@@ -169,15 +171,15 @@ def table(res: dict) -> str:
         f"{chain([v[i]['f_vasi_median_run'] for i in ids])} | per visit: MAE {f['mae']:.2f}, bias {f['bias']:+.2f}, "
         f"Pearson r {f['pearson_r']:.2f} |"
     )
-    lines.append(f"| F-VASI50 / 75 / 90 | {rates(fcols, 'true_pct')} % | {rates(fcols, 'run_pct')} % | "
-                 f"agreement per patient {rates(fcols, 'agreement_pct')} % |")
+    lines.append(f"| F-VASI50 / 75 / 90 | {rates(fcols, 'true_pct')} | {rates(fcols, 'run_pct')} | "
+                 f"agreement per patient {rates(fcols, 'agreement_pct')} |")
     lines.append(
         f"| median T-VASI {' -> '.join(ids)} | {chain([v[i]['t_vasi_median_true'] for i in ids])} | "
         f"{chain([v[i]['t_vasi_median_run'] for i in ids])} | per visit: MAE {t['mae']:.2f}, bias {t['bias']:+.2f}, "
         f"r {t['pearson_r']:.2f} |"
     )
-    lines.append(f"| T-VASI50 | {rates(('t_vasi50',), 'true_pct')} % | {rates(('t_vasi50',), 'run_pct')} % | "
-                 f"agreement per patient {rates(('t_vasi50',), 'agreement_pct')} % |")
+    lines.append(f"| T-VASI50 | {rates(('t_vasi50',), 'true_pct')} | {rates(('t_vasi50',), 'run_pct')} | "
+                 f"agreement per patient {rates(('t_vasi50',), 'agreement_pct')} |")
     lines += ["", "| region | n | fraction MAE (pp) | bias (pp) |", "|---|---|---|---|"]
     for r, d in res["region_fraction_error"].items():
         lines.append(f"| {r} | {d['n']} | {d['mae_pp']:.2f} | {d['bias_pp']:+.2f} |")
