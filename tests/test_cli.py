@@ -29,7 +29,7 @@ def test_flags_become_config_overrides() -> None:
 def test_python_dash_m_lists_every_command() -> None:
     r = subprocess.run([sys.executable, "-m", "vitiseg", "--help"], capture_output=True, text=True, check=True)
     assert all(f"    {name} " in r.stdout for name in COMMANDS), r.stdout
-    assert set(COMMANDS) == {"run", "segment", "report", "synth", "train", "evaluate"}
+    assert set(COMMANDS) == {"run", "segment", "report", "config", "synth", "train", "evaluate"}
 
 
 def test_run_exit_codes(visits_dir: Path, tmp_path: Path) -> None:

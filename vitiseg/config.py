@@ -202,3 +202,15 @@ def load_regions(path: str | Path | None = None) -> RegionsConfig:
         return RegionsConfig.model_validate(read_yaml(p))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(p))) from None
+
+
+def config_text(path: str | Path | None = None, default: bool = False) -> str:
+    """``vitiseg config``: the packaged default run config as shipped (with its comments) when ``default`` or no
+    ``path``; else ``path`` validated and resolved over the defaults, as YAML (:class:`ConfigError` if invalid)."""
+    if default or path is None:
+        return builtin_path("run.yaml").read_text(encoding="utf-8")
+    if not Path(path).is_file():
+        raise ConfigError(f"config not found: {path}")
+    cfg = load_config(path)
+    return f"# {path} resolved over the packaged defaults\n" + yaml.safe_dump(cfg.model_dump(mode="json"),
+                                                                            sort_keys=False)

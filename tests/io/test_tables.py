@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
+import pytest
 
 from vitiseg.io.files import atomic_write_text, sha256_file
 from vitiseg.io.tables import FORMULA_START, neutralise, write_csv, write_csv_rows, write_sqlite
@@ -98,3 +99,25 @@ def test_every_csv_of_the_package_is_written_by_the_one_writer() -> None:
             if pattern in text:
                 offenders.append(f"{p.relative_to(REPO)}: {pattern}")
     assert offenders == []
+def test_sqlite_types_keys_and_permissions(tmp_path: Path) -> None:
+    # visits.csv text as the pipeline carries it: PRO cells are strings, empty when not recorded; ids look numeric
+    df = pd.DataFrame({"patient_id": ["001", "002"], "visit_id": ["1", "1"], "dlqi": ["12", ""], "vns": ["", "3.5"],
+                       "note": ["ok", "12"], "t_vasi_partial": [True, False], "flag": ["True", ""],
+                       "f_vasi": [0.5, float("nan")]})
+    write_csv(df, tmp_path / "visits.csv")
+    write_sqlite({"visits": df}, tmp_path / "v.sqlite", {"visits": ["patient_id", "visit_id"]})
+    with sqlite3.connect(tmp_path / "v.sqlite") as con:
+        types = {r[1]: r[2] for r in con.execute("pragma table_info(visits)")}
+        assert types == {"patient_id": "TEXT", "visit_id": "TEXT", "dlqi": "INTEGER", "vns": "REAL", "note": "TEXT",
+                         "t_vasi_partial": "INTEGER", "flag": "INTEGER", "f_vasi": "REAL"}
+        assert con.execute("select * from visits order by patient_id").fetchall() == [
+            ("001", "1", 12, None, "ok", 1, 1, 0.5), ("002", "1", None, 3.5, "12", 0, None, None)]
+        assert [r[1] for r in con.execute("pragma table_info(visits)") if r[5]] == ["patient_id", "visit_id"]
+        with pytest.raises(sqlite3.IntegrityError):
+            con.execute("insert into visits (patient_id, visit_id) values ('001', '1')")
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "v.sqlite") == mode(tmp_path / "visits.csv")  # not the 0600 of a temporary file
+    # the report adds tables to the run's database and keeps the others
+    write_sqlite({"cohort": pd.DataFrame({"visit": ["v1"], "n": [2]})}, tmp_path / "v.sqlite", keep_other_tables=True)
+    with sqlite3.connect(tmp_path / "v.sqlite") as con:
+        assert {r[0] for r in con.execute("select name from sqlite_master where type='table'")} == {"visits", "cohort"}

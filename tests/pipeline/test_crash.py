@@ -72,7 +72,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_next_run_resumes(visits_dir: 
 def test_full_disk_and_unwritable_folder_are_one_line_and_exit_2(visits_dir: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(run_mod, "load_segmenter", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
     args = ["run", str(visits_dir), "--out", str(tmp_path / "out"), "--face-area", "skin", "--no-report",
             "--no-progress"]
     monkeypatch.setattr(os, "fsync", _full_after(1))
@@ -84,7 +84,7 @@ def test_full_disk_and_unwritable_folder_are_one_line_and_exit_2(visits_dir: Pat
                                       "free space or fix the folder's permissions, then run the same command again "
                                       "to resume")
     monkeypatch.undo()
-    monkeypatch.setattr(run_mod, "load_segmenter", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
     real_open = os.open
 
     def read_only(path, flags, *a, **k):  # a read-only mount or a folder of another user
@@ -104,7 +104,7 @@ def test_full_disk_and_unwritable_folder_are_one_line_and_exit_2(visits_dir: Pat
 def test_a_second_run_on_the_same_folder_is_refused(visits_dir: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(run_mod, "load_segmenter", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
     out = tmp_path / "out"
     hold = "import sys, time\nfrom vitiseg.io.lock import run_lock\nwith run_lock(sys.argv[1]):\n" \
            "    print('held', flush=True)\n    time.sleep(600)\n"

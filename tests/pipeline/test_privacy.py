@@ -152,7 +152,7 @@ def _all_bytes(folder: Path) -> list[tuple[str, bytes]]:
 
 def test_a_pseudonymised_run_holds_no_patient_id_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(run_mod, "load_segmenter", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
     v = tmp_path / "visits"
     for pid in (NAME, "Smith-1947"):
         for vid, boxes in (("v1", [(10, 90, 10, 110)]), ("v2", QUARTER)):

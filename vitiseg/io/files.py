@@ -50,6 +50,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def output_mode() -> int:
+    """Permission bits of every output file: ``0666`` minus the process umask (what ``open()`` would give)."""
+    return 0o666 & ~_UMASK
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +62,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise OutputWriteError(path, exc) from exc
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        os.fchmod(fd, output_mode())  # mkstemp makes 0600; outputs get the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -10,22 +10,18 @@ both hold it). Works on local file systems and on NFS (Linux emulates ``flock`` 
 from __future__ import annotations
 
 import fcntl
-import functools
-import inspect
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
 
 from .files import OutputWriteError
 
 LOCK_NAME = ".vitiseg.lock"
 _held: dict[str, int] = {}  # resolved folder -> re-entry depth in this process
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RunLocked(RuntimeError):
@@ -71,19 +67,3 @@ def run_lock(out_dir: str | Path) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def holds_run_lock(out_arg: str) -> Callable[[F], F]:
-    """Decorator: the function runs holding :func:`run_lock` of its argument named ``out_arg``."""
-
-    def deco(fn: F) -> F:
-        sig = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with run_lock(sig.bind(*args, **kwargs).arguments[out_arg]):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return deco

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,20 +25,23 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..config import ConfigError, RegionsConfig, RunConfig, load_config, load_regions
+from ..config import RegionsConfig, RunConfig, load_config, load_regions
 from ..faults import fault_point
 from ..io.files import OutputWriteError, atomic_write_text, remove_stale_temporaries
-from ..io.layout import LayoutError, PhotoItem, discover
-from ..io.lock import RunLocked, holds_run_lock, run_lock
+from ..io.layout import LayoutError, PhotoItem, VisitsLayout, discover
+from ..io.lock import RunLocked, run_lock
 from ..io.pseudonym import Pseudonymiser, PseudonymError, check_out_dir, read_key
 from ..io.records import RecordKey, load_record, save_record
 from ..io.tables import write_csv, write_csv_rows, write_sqlite
 from ..segmentation.base import Segmenter
-from ..segmentation.load import load_segmenter
+from ..segmentation.load import load_segmenter_checked
+from ..usage import UsageError, require_device, require_input_dir, require_output_dir, require_outside
 from .executors import WorkerSpec, run_local, run_ray
+from .guards import check_layout
 from .photo import RunContext, output_stem, process_photo
 from .provenance import model_key, peak_rss_mb, versions
-from .tables import build_tables
+from .summary import closing_summary
+from .tables import TABLE_KEYS, build_tables
 
 log = logging.getLogger(__name__)
 
@@ -94,28 +98,44 @@ def _repartition_faces(rows: list[dict[str, Any]], photos: list[PhotoItem], ctx:
     return out
 
 
-@holds_run_lock("out_dir")
 def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: RegionsConfig | None = None,
         segmenter: Segmenter | None = None, progress: bool = True, workers: int = 1, executor: str = "local",
-        ray_address: str | None = None, pseudonymiser: Pseudonymiser | None = None) -> dict[str, Any]:
+        ray_address: str | None = None, title: str | None = None, pseudonymiser: Pseudonymiser | None = None
+        ) -> dict[str, Any]:
     """Run the whole pipeline; returns the run summary (also written to ``OUT/run.json``).
 
     ``workers`` > 1 or ``executor="ray"`` run the per-photo work in worker processes / Ray actors
-    (see :mod:`.executors`); results are identical to the in-process run. The run holds ``OUT``'s run lock
-    (:mod:`vitiseg.io.lock`: RunLocked if another process holds it) and first removes temporary files a killed run
-    left there. ``pseudonymiser``: patient IDs replaced by keyed pseudonyms in every output (:mod:`vitiseg.io.pseudonym`).
+    (see :mod:`.executors`); results are identical to the in-process run. ``title``: the study title of the report
+    (kept in run.json for later ``vitiseg report`` calls). Raises :class:`vitiseg.usage.UsageError` for a user's
+    mistake (missing or empty visits folder, ``out_dir`` a file or inside the visits folder, missing model folder,
+    unavailable device). The run holds ``OUT``'s run lock (:mod:`vitiseg.io.lock`: RunLocked if another process holds
+    it) and first removes temporary files a killed run left there. ``pseudonymiser``: patient IDs replaced by keyed
+    pseudonyms in every output (:mod:`vitiseg.io.pseudonym`).
     """
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     regions = regions or load_regions()
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    require_input_dir(visits_dir, "visits folder")
+    require_outside(out_dir, visits_dir)
+    if segmenter is None:
+        require_device(cfg.segmentation.device)
+    layout = discover(visits_dir, regions, pseudonymiser)
+    check_layout(layout)  # before OUT is created: a refused run leaves no output folder behind
+    out = require_output_dir(out_dir).resolve()
+    with run_lock(out):
+        return _run_locked(layout, out, cfg, regions, segmenter, progress, workers, executor, ray_address, title,
+                           pseudonymiser, started, t0)
+
+
+def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: RegionsConfig, segmenter: Segmenter | None,
+                progress: bool, workers: int, executor: str, ray_address: str | None, title: str | None,
+                pseudonymiser: Pseudonymiser | None, started: str, t0: float) -> dict[str, Any]:
+    """The run after its checks, holding the run lock of ``out``."""
     check_out_dir(out, pseudonymiser)
     for p in remove_stale_temporaries(out):
         log.info("removed %s, left by an interrupted run", p.relative_to(out))
-    layout = discover(visits_dir, regions, pseudonymiser)
     photos = _check_duplicates(layout.photos)
-    segmenter = segmenter or load_segmenter(cfg.segmentation, cfg.normalise)
+    segmenter = segmenter or load_segmenter_checked(cfg.segmentation, cfg.normalise)
     ident = dict(segmenter.identity)
     ctx = RunContext(cfg, segmenter, out, cfg.fingerprint(), model_key(ident))
     face_views = _face_views(photos)
@@ -169,7 +189,7 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     write_csv(long_df, out / "longitudinal.csv")
     write_csv(failures, out / "failures.csv")
     write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df},
-                  out / "vitiseg.sqlite")
+                 out / "vitiseg.sqlite", TABLE_KEYS)  # the report adds its cohort tables
     summary = {
         "command": "vitiseg run",
         "visits_dir": str(layout.root),
@@ -188,8 +208,9 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         "skipped_files": layout.skipped,
         "pro_columns": layout.pro_columns,
         "executor": {"kind": executor, "workers": workers, "ray_address": ray_address},
-        "peak_rss_mb": peak_rss_mb(),
+        "title": title or "",
         "pseudonym_key_id": pseudonymiser.key_id if pseudonymiser else None,
+        "peak_rss_mb": peak_rss_mb(),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
@@ -198,39 +219,42 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         try:
             from ..report.html import build_report
 
-            summary["report"] = str(build_report(out))
+            summary["report"] = str(build_report(out, title=title, progress=progress))
         except Exception as exc:  # noqa: BLE001 - the tables are written; a report failure is reported, not fatal
             log.exception("report failed: %s", exc)
             summary["report_error"] = str(exc)
-    log.info("done: %d ok, %d failed, %d reused from a previous run", summary["counts"]["ok"],
-             summary["counts"]["failed"], reused)
+    summary["headline"] = closing_summary(visits_df, summary)
     return summary
 
 
 def run_command(visits: Path, out: Path, config: Path | None = None, overrides: dict[str, Any] | None = None,
                 regions_path: Path | None = None, progress: bool = True, workers: int = 1, executor: str = "local",
-                ray_address: str | None = None, pseudonymise: str | None = None,
+                ray_address: str | None = None, title: str | None = None, pseudonymise: str | None = None,
                 pseudonym_map: Path | None = None) -> int:
-    """``vitiseg run``: load and check the configuration, log to ``OUT/run.log``, run; the exit code.
+    """``vitiseg run``: load and check the configuration, log to ``OUT/run.log``, run, print the closing summary;
+    the exit code.
 
-    0 when every photo was measured, 1 when any failed (listed in ``OUT/failures.csv``), 2 for a user's mistake
-    (bad configuration, missing visits folder, unusable manifest.csv/visits.csv, another run writing to ``OUT``, an
-    output folder that cannot be written), said in one line. ``pseudonymise``: the key (or ``@FILE``) of
-    :mod:`vitiseg.io.pseudonym`; ``pseudonym_map``: where to write the mapping (outside ``OUT``).
+    0 when every photo was measured, 1 when any failed (listed in ``OUT/failures.csv``). A user's mistake (bad
+    configuration, missing or empty visits folder, unusable manifest.csv / visits.csv, another run writing to ``OUT``,
+    an output folder that cannot be written, an unusable pseudonymisation key) raises
+    :class:`vitiseg.config.ConfigError` or :class:`vitiseg.usage.UsageError`, which the command line turns into one
+    line and exit code 2. ``pseudonymise``: the key (or ``@FILE``) of :mod:`vitiseg.io.pseudonym`; ``pseudonym_map``:
+    where to write the mapping (outside ``OUT``).
     """
+    cfg = load_config(config, overrides)
+    regions = load_regions(regions_path)
     try:
-        cfg = load_config(config, overrides)
-        regions = load_regions(regions_path)
         ps = Pseudonymiser(read_key(pseudonymise)) if pseudonymise else None
-    except (ConfigError, PseudonymError) as exc:
-        log.error("%s", exc)
-        return 2
+    except PseudonymError as exc:
+        raise UsageError(str(exc)) from None
+    require_input_dir(visits, "visits folder")
+    require_outside(out, visits)
     if pseudonym_map is not None and (ps is None or pseudonym_map.resolve().is_relative_to(out.resolve())):
-        log.error("--pseudonym-map needs --pseudonymise and a file outside --out (the map re-identifies patients)")
-        return 2
-    if not visits.is_dir():
-        log.error("visits folder not found: %s", visits)
-        return 2
+        raise UsageError("--pseudonym-map needs --pseudonymise and a file outside --out (the map re-identifies "
+                         "patients)")
+    require_device(cfg.segmentation.device)
+    created = not out.exists()
+    out = require_output_dir(out)
     try:
         with run_lock(out):  # refuse before touching OUT/run.log when another run is writing there
             handler = logging.FileHandler(out / "run.log", encoding="utf-8")
@@ -238,7 +262,17 @@ def run_command(visits: Path, out: Path, config: Path | None = None, overrides: 
             logging.getLogger().addHandler(handler)
             try:
                 summary = run(visits, out, cfg, regions, progress=progress, workers=max(1, workers),
-                              executor=executor, ray_address=ray_address, pseudonymiser=ps)
+                              executor=executor, ray_address=ray_address, title=title, pseudonymiser=ps)
+                for line in summary["headline"]:
+                    log.info("%s", line)
+                if summary["counts"]["failed"]:
+                    log.warning("%d photo(s) failed: see %s", summary["counts"]["failed"], out / "failures.csv")
+            except UsageError:
+                if created:  # found out before any photo: leave no half-made output folder behind
+                    logging.getLogger().removeHandler(handler)
+                    handler.close()
+                    shutil.rmtree(out, ignore_errors=True)
+                raise
             finally:
                 logging.getLogger().removeHandler(handler)
                 handler.close()
@@ -246,12 +280,7 @@ def run_command(visits: Path, out: Path, config: Path | None = None, overrides: 
                 write_csv_rows(ps.mapping_rows(), ["kind", "original", "pseudonym"], pseudonym_map)
                 log.info("pseudonym map (keep it apart from the results): %s", pseudonym_map)
     except (RunLocked, OutputWriteError, LayoutError, PseudonymError) as exc:
-        log.error("%s", exc)
-        return 2
+        raise UsageError(str(exc)) from None
     except OSError as exc:  # OUT/run.log or OUT itself cannot be created
-        log.error("cannot write to %s: %s", out, exc.strerror or exc)
-        return 2
-    failed = summary["counts"]["failed"]
-    if failed:
-        log.error("%d photo(s) failed; see %s", failed, out / "failures.csv")
-    return 1 if failed else 0
+        raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    return 1 if summary["counts"]["failed"] else 0

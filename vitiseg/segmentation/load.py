@@ -35,3 +35,21 @@ def load_segmenter(cfg: SegmentationConfig, normalise_cfg: NormaliseConfig = Nor
     if not p.is_dir():
         raise FileNotFoundError(f"model folder not found: {p} (expected config.json + model.safetensors)")
     return UNetSegmenter.load(p, device=cfg.device)
+
+
+def load_segmenter_checked(cfg: SegmentationConfig,
+                           normalise_cfg: NormaliseConfig = NormaliseConfig()) -> Segmenter:
+    """:func:`load_segmenter` for a command: a missing or broken model folder, or an unavailable device, is a user's
+    mistake (:class:`vitiseg.usage.UsageError`, one line and exit code 2), not a traceback."""
+    from ..usage import UsageError
+
+    try:
+        return load_segmenter(cfg, normalise_cfg)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        from .artifact import ModelError  # torch: only when a U-Net was being loaded
+
+        if isinstance(exc, ModelError):
+            raise UsageError(str(exc)) from None
+        raise

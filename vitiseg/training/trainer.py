@@ -46,6 +46,7 @@ from ..segmentation.artifact import ModelConfig, build_network, save_artifact
 from ..segmentation.unet import UNetSegmenter
 from . import data as ds
 from .batches import Sampler, batches, device_stream, network_input
+from ..usage import require_device, require_input_file, require_output_dir
 from .config import TrainConfig, load_train_config
 from .loss import partial_loss
 from .schedule import lr_at
@@ -153,6 +154,8 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = torch.device("cuda" if (cfg.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu")
+    if cfg.device == "cuda" and device.type == "cpu":
+        log.warning("the config asks for device cuda but none is available: training on the CPU")
     fp = cfg.fingerprint()
     cfg_yaml = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     prev_cfg = run / "config.yaml"
@@ -353,6 +356,8 @@ def train_command(config: Path, out: Path | None = None, device: str | None = No
     ``device`` and ``loader_workers`` are machine settings: they override the config without changing the run's
     identity. Exit code 0, or 2 with one line for a bad config."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    require_input_file(config, "training config (--config)")
+    require_device(device or "auto")  # the flag; a config asking for cuda falls back to the CPU with a log line
     try:
         cfg = load_train_config(config)
     except ConfigError as exc:
@@ -365,7 +370,7 @@ def train_command(config: Path, out: Path | None = None, device: str | None = No
         machine["loader_workers"] = max(0, loader_workers)
     if machine:
         cfg = TrainConfig.model_validate({**cfg.model_dump(), **machine})
-    run_dir = out or Path("runs") / "train" / cfg.name
+    run_dir = require_output_dir(out or Path("runs") / "train" / cfg.name)
     s = train(cfg, run_dir, progress=progress, config_source=str(config))
     log.info("done: best score %.4f after %d epochs, %.1f min; model artifact in %s",
              s["best_score"], s["epochs_done"], s["train_seconds_total"] / 60, s["best_dir"])
