@@ -61,6 +61,7 @@ from ..config import NormaliseConfig, SegmentationConfig, load_config
 from ..io.files import atomic_write_text
 from ..io.images import IMAGE_SUFFIXES, image_size, read_mask, read_rgb, write_jpeg
 from ..segmentation.base import Segmenter, segment_photo
+from ..segmentation.artifact import ModelError
 from ..segmentation.load import load_segmenter
 from .metrics import MaskKind, fraction_calibration, image_metrics, lesion_ring, pooled
 from .stratify import group_metrics, ita_tertiles, read_groups
@@ -314,16 +315,23 @@ def _pct(x: float | None) -> str:
 def evaluate_command(model: str, images: Path, masks: Path, mask_kind: MaskKind, out: Path | None = None,
                      ids_file: Path | None = None, split: str | None = None, max_images: int | None = None,
                      normalise_method: str | None = None, device: str = "auto", worst: int = 12,
-                     groups_file: Path | None = None, group_by: str = "set,kind", progress: bool = True) -> int:
+                     groups_file: Path | None = None, group_by: str = "set,kind", progress: bool = True,
+                     backend: str = "auto") -> int:
     """``vitiseg evaluate``: evaluate, write ``OUT/summary.json``, ``per_image.csv``, ``worst.jpg``; log the headline
-    numbers. Exit code 0."""
+    numbers. Exit code 0 (2 when the model cannot be loaded, said in one line)."""
     ids = read_ids(ids_file, split) if ids_file else None
     cols = [c.strip() for c in group_by.split(",") if c.strip()]
     groups = read_groups(groups_file, cols) if groups_file else None
     name = Path(model).name if model not in ("default", "classical") else model
     out = out or Path("runs") / "evaluate" / f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    try:
+        seg = load_segmenter(SegmentationConfig(model=model, device=device, backend=backend),
+                             NormaliseConfig(method=normalise_method) if normalise_method else NormaliseConfig())
+    except ModelError as exc:
+        log.error("%s", exc)
+        return 2
     s = run_evaluation(model, images, masks, mask_kind, out, ids, max_images, normalise_method, device,
-                       progress=progress, worst=worst, groups=groups)
+                       progress=progress, segmenter=seg, worst=worst, groups=groups)
     m = s["metrics"]
     log.info("model %s (%s) on %d images -> %s", s["model"].get("name"), s["model"].get("kind"), m["n_images"], out)
     for key in ("depigmented", "skin"):

@@ -47,32 +47,40 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
     """Process one photo end to end and write its mask/overlay; returns its photos.csv row (never raises for bad input).
 
     ``face_views``: the view tokens of all face photos of the same visit (the facial-area partition depends on them).
-    The row also carries ``_timings`` (seconds per stage: hash, decode, normalise, segment, face, score, write), which
-    is not written to the tables.
+    The row also carries ``_timings`` (wall seconds per stage: hash, decode, normalise, segment, face, score, write)
+    and ``_cpu`` (the same stages' CPU seconds in the thread that ran them), which are not written to the tables.
     """
     row: dict[str, Any] = {c: "" for c in PHOTO_COLUMNS}
     row.update(patient_id=item.patient_id, visit_id=item.visit_id, region=item.region, view=item.view,
                path=item.rel_path, status="error")
     timings: dict[str, float] = {}
-    row["_timings"] = timings
+    cpu: dict[str, float] = {}
+    row["_timings"], row["_cpu"] = timings, cpu
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.thread_time()
+
+    def lap(stage: str, since: tuple[float, float]) -> None:
+        timings[stage], cpu[stage] = time.perf_counter() - since[0], time.thread_time() - since[1]
+
     if item.error:
         row["error"] = item.error
         return row
-    clock = time.perf_counter
     try:
         t = clock()
         row["sha256"] = sha256_file(item.path)
-        timings["hash"] = clock() - t
+        lap("hash", t)
         cfg = ctx.cfg
         t = clock()
         rgb = read_rgb(item.path, cfg.io.max_pixels, reduce_to_long_side=cfg.io.work_long_side)
         rgb = resize_long_side(rgb, cfg.io.work_long_side)
-        timings["decode"] = clock() - t
+        lap("decode", t)
         if min(rgb.shape[:2]) < 16:
             raise ImageReadError(f"image too small to analyse ({rgb.shape[1]}x{rgb.shape[0]} px)")
         row["height"], row["width"] = rgb.shape[:2]
         seg = segment_photo(rgb, ctx.segmenter, cfg.io.work_long_side)
         timings.update(seg.seconds)
+        cpu.update(seg.cpu_seconds)
         classes = seg.classes
         area = None
         t = clock()
@@ -87,11 +95,11 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             area = fa.mask
         elif item.region == "face":
             row["face_area_status"] = "skin (all skin counted: --face-area skin)"
-        timings["face"] = clock() - t
+        lap("face", t)
         t = clock()
         skin_px, depig_px = vasi.mask_counts(classes, area)
         frac = vasi.fraction(skin_px, depig_px)
-        timings["score"] = clock() - t
+        lap("score", t)
         if skin_px == 0:
             raise ValueError("no skin found in the photo (nothing to measure)")
         t = clock()
@@ -107,7 +115,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             write_jpeg(ctx.out_dir / ov_rel, make_overlay(rgb, classes, area, cfg.outputs.overlay_long_side),
                        cfg.outputs.jpeg_quality)
             row["overlay"] = ov_rel
-        timings["write"] = clock() - t
+        lap("write", t)
         if seg.ambiguous is not None:  # share of the measured skin (facial area for the face) near the threshold
             measured = seg.ambiguous if area is None else seg.ambiguous & area
             row["uncertain_share"] = round(float(measured.sum()) / skin_px, 6)

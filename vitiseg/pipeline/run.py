@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,11 +28,13 @@ from ..io.files import atomic_write_text
 from ..io.layout import PhotoItem, discover
 from ..io.records import RecordKey, load_record, save_record
 from ..io.tables import write_csv, write_sqlite
+from ..segmentation.artifact import ModelError
 from ..segmentation.base import Segmenter
-from ..segmentation.load import load_segmenter
+from ..segmentation.load import load_segmenter, thread_safe
 from .executors import WorkerSpec, run_local, run_ray
+from .threads import plan_threads
 from .photo import RunContext, output_stem, process_photo
-from .provenance import model_key, peak_rss_mb, versions
+from .provenance import describe_model, model_key, peak_rss_mb, versions
 from .tables import build_tables
 
 log = logging.getLogger(__name__)
@@ -106,12 +107,14 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     out.mkdir(parents=True, exist_ok=True)
     layout = discover(visits_dir, regions)
     photos = _check_duplicates(layout.photos)
-    segmenter = segmenter or load_segmenter(cfg.segmentation, cfg.normalise)
+    safe = thread_safe(cfg.segmentation) if segmenter is None else getattr(segmenter, "thread_safe", False)
+    threads = plan_threads(workers, executor, safe)
+    segmenter = segmenter or load_segmenter(cfg.segmentation, cfg.normalise, threads=threads.intra_op)
     ident = dict(segmenter.identity)
+    t_loaded = time.perf_counter() - t0
     ctx = RunContext(cfg, segmenter, out, cfg.fingerprint(), model_key(ident))
     face_views = _face_views(photos)
-    log.info("%d photos in %s; model %s (%s); output %s", len(photos), layout.root, ident.get("name"),
-             ident.get("sha256", "")[:12], out)
+    log.info("%d photos in %s; %s; output %s", len(photos), layout.root, describe_model(ident), out)
 
     rows: list[dict[str, Any]] = []
     reused = 0
@@ -129,19 +132,22 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
             tasks.append((item, views))
     if reused:
         log.info("resuming: %d photo(s) already done with the same input, config and model", reused)
-    n_cores = os.cpu_count() or 1
-    spec = WorkerSpec(cfg.model_dump_json(), str(out), ctx.fingerprint, ctx.model_sha256,
-                      max(1, n_cores // max(1, workers)))
+    spec = WorkerSpec(cfg.model_dump_json(), str(out), ctx.fingerprint, ctx.model_sha256, threads.intra_op)
     if executor == "ray":
         results = run_ray(tasks, workers, spec, ray_address)
     else:
-        results = run_local(tasks, ctx, workers, spec if workers > 1 else None)
+        results = run_local(tasks, ctx, workers, spec if workers > 1 else None, threads=threads.photos)
     by_path = {item.rel_path: (item, views) for item, views in tasks}
     stage_totals: dict[str, float] = {}
+    stage_cpu: dict[str, float] = {}
+    done_at: list[float] = []
     for row in tqdm(results, total=len(tasks), desc="photos", unit="photo", disable=not progress):
         item, views = by_path[row["path"]]
+        done_at.append(time.perf_counter() - t0)
         for k, v in row.pop("_timings", {}).items():
             stage_totals[k] = stage_totals.get(k, 0.0) + v
+        for k, v in row.pop("_cpu", {}).items():
+            stage_cpu[k] = stage_cpu.get(k, 0.0) + v
         if row["status"] == "ok":
             save_record(out, item.rel_path, _record_key(ctx, views), row)
         else:
@@ -150,6 +156,7 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     rows = _repartition_faces(rows, photos, ctx, face_views)
     for r in rows:
         r.pop("_timings", None)
+        r.pop("_cpu", None)
 
     photos_df, regions_df, visits_df, long_df = build_tables(rows, layout, regions)
     failures = photos_df[photos_df["status"] != "ok"][["path", "error"]]
@@ -180,6 +187,12 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         "executor": {"kind": executor, "workers": workers, "ray_address": ray_address},
         "peak_rss_mb": peak_rss_mb(),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
+        "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(stage_cpu.items())},
+        # seconds from the start of the run: segmenter loaded, first and last photo measured
+        "timeline_seconds": {"model_loaded": round(t_loaded, 3),
+                             "first_photo": round(done_at[0], 3) if done_at else None,
+                             "last_photo": round(done_at[-1], 3) if done_at else None},
+        "threads": {"photos_per_process": threads.photos, "intra_op": threads.intra_op},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     if cfg.report:
@@ -219,6 +232,9 @@ def run_command(visits: Path, out: Path, config: Path | None = None, overrides: 
     try:
         summary = run(visits, out, cfg, regions, progress=progress, workers=max(1, workers), executor=executor,
                       ray_address=ray_address)
+    except ModelError as exc:  # missing model folder, backend not installed, stale ONNX file: the user's to fix
+        log.error("%s", exc)
+        return 2
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

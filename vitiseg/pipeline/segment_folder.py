@@ -21,9 +21,10 @@ from tqdm import tqdm
 from ..config import ConfigError, load_config
 from ..io.files import atomic_write_text
 from ..io.images import IMAGE_SUFFIXES, ImageReadError, image_size, read_rgb, write_png
+from ..segmentation.artifact import ModelError
 from ..segmentation.base import segment_photo
 from ..segmentation.load import load_segmenter
-from .provenance import versions
+from .provenance import describe_model, versions
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,13 @@ def segment_folder(images: Path, out: Path, config: Path | None = None, override
     if not files:
         log.error("no images (%s) in %s", ", ".join(IMAGE_SUFFIXES), images)
         return 2
+    try:
+        seg = load_segmenter(cfg.segmentation, cfg.normalise)
+    except ModelError as exc:
+        log.error("%s", exc)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
-    seg = load_segmenter(cfg.segmentation, cfg.normalise)
+    log.info("%d images; %s", len(files), describe_model(seg.identity))
     failures = []
     for f in tqdm(files, desc="segment", unit="img", disable=not progress):
         dst = out / f"{f.stem}.png"
