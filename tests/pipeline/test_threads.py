@@ -22,7 +22,7 @@ REGIONS = ("hands", "trunk", "upper_limbs", "lower_limbs", "feet", "neck")
 
 def test_thread_plan() -> None:
     assert plan_threads(1, "local", thread_safe=True, cores=2) == ThreadPlan(photos=2, intra_op=1)
-    assert plan_threads(1, "local", thread_safe=False, cores=2) == ThreadPlan(photos=1, intra_op=2)  # PyTorch
+    assert plan_threads(1, "local", thread_safe=False, cores=2) == ThreadPlan(photos=1, intra_op=0)  # PyTorch's own
     assert plan_threads(1, "local", thread_safe=True, cores=16) == ThreadPlan(photos=4, intra_op=4)
     assert plan_threads(2, "local", thread_safe=True, cores=8) == ThreadPlan(photos=1, intra_op=4)
     assert plan_threads(3, "ray", thread_safe=True, cores=2) == ThreadPlan(photos=1, intra_op=1)

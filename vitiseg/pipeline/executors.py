@@ -100,8 +100,15 @@ def run_local(tasks: Iterable[Task], ctx: RunContext, workers: int, spec: Worker
             yield process_photo(item, ctx, views)
         return
     if workers <= 1:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="photo") as pool:
-            yield from _windowed(pool, lambda t: process_photo(t[0], ctx, t[1]), tasks, 2 * threads)
+        import cv2
+
+        before = cv2.getNumThreads()
+        cv2.setNumThreads(max(1, (os.cpu_count() or 1) // threads))  # the cores are shared out between photos
+        try:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="photo") as pool:
+                yield from _windowed(pool, lambda t: process_photo(t[0], ctx, t[1]), tasks, 2 * threads)
+        finally:
+            cv2.setNumThreads(before)
         return
     assert spec is not None
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),

@@ -4,8 +4,9 @@ A photo's work is a chain of steps that each use one core well (JPEG decoding, r
 forward pass of a small network at 384 px, hysteresis decoding, PNG and JPEG encoding), and all of them release the
 GIL. So with a thread-safe segmenter (ONNX Runtime, classical) one process measures several photos at once, one
 intra-op thread each, rather than one photo with every core on its forward pass (where the other steps would run on
-one core). The PyTorch backend keeps one photo at a time on every core. Worker processes (``--workers N``) and Ray
-actors take one photo at a time with ``cores // N`` intra-op threads each.
+one core). The PyTorch backend keeps one photo at a time with PyTorch's own thread setting (one per core unless the
+caller set another). Worker processes (``--workers N``) and Ray actors take one photo at a time with ``cores // N``
+intra-op threads each.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ MAX_PHOTOS_IN_FLIGHT = 4  # per process: bounds the memory of decoded photos on 
 
 @dataclass(frozen=True)
 class ThreadPlan:
-    """``photos``: photos measured at once in this process; ``intra_op``: threads of each inference (and OpenCV)."""
+    """``photos``: photos measured at once in this process; ``intra_op``: threads of each inference (and OpenCV); 0
+    leaves the runtime's own setting."""
 
     photos: int
     intra_op: int
@@ -31,6 +33,6 @@ def plan_threads(workers: int, executor: str, thread_safe: bool, cores: int | No
     if executor == "ray" or workers > 1:
         return ThreadPlan(1, max(1, cores // max(1, workers)))
     if not thread_safe:
-        return ThreadPlan(1, cores)
+        return ThreadPlan(1, 0)
     photos = min(cores, MAX_PHOTOS_IN_FLIGHT)
     return ThreadPlan(photos, max(1, cores // photos))
