@@ -6,8 +6,8 @@ depigmented patches and camera noise, so that JPEG sizes are realistic -- then m
 
 - a pure JPEG-decode loop over the same files (``cv2.imread``, full resolution): the reference;
 - ``vitiseg run`` end to end in a subprocess (so its memory is measured alone), once per ``--backend`` and
-  ``--workers`` value: start-up (launch to model loaded), time to the first photo, steady-state photos/s (first to last
-  photo), end-to-end photos/s, the steady state's time per photo against the decode loop's, CPU seconds per photo,
+  ``--workers`` value: start-up (launch to model loaded), time to the first photo (both also as the run process's CPU
+  seconds, which a busy machine does not stretch), steady-state photos/s (first to last photo), end-to-end photos/s, the steady state's time per photo against the decode loop's, CPU seconds per photo,
   peak resident memory (run process and its largest worker), and each stage's wall and CPU time per photo (from
   ``run.json``: wall times of photos measured at once overlap, so they add up to more than the elapsed time);
 - the machine's load average (``os.getloadavg``) before and after each measurement: figures taken on a loaded
@@ -120,6 +120,8 @@ def measure(visits: Path, out: Path, n: int, dec: tuple[float, float], a: argpar
     row = {
         "n": n, "backend": s["model"].get("backend", s["model"].get("kind")), "workers": workers,
         "startup_s": launch_to_run + tl["model_loaded"], "first_photo_s": launch_to_run + tl["first_photo"],
+        "startup_cpu_s": s["timeline_cpu_seconds"]["model_loaded"],
+        "first_photo_cpu_s": s["timeline_cpu_seconds"]["first_photo"],
         "steady_photos_s": 1 / steady, "e2e_photos_s": n / wall, "wall_s": wall,
         "decode_ms": 1000 * dec[0] / n, "steady_over_decode": steady / (dec[0] / n), "cpu_ms_per_photo": 1000 * cpu / n,
         "peak_rss_mb": max(peak["main"], peak["largest_child"]), "failed": s["counts"]["failed"],
@@ -172,7 +174,8 @@ def main() -> int:
         if a.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     print()
-    print(table(rows, ["n", "backend", "workers", "startup_s", "first_photo_s", "steady_photos_s", "e2e_photos_s",
+    print(table(rows, ["n", "backend", "workers", "startup_s", "startup_cpu_s", "first_photo_s", "first_photo_cpu_s",
+                       "steady_photos_s", "e2e_photos_s",
                        "decode_ms", "steady_over_decode", "cpu_ms_per_photo", "peak_rss_mb", "failed",
                        "load_before", "load_after"]))
     print()

@@ -111,7 +111,7 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     threads = plan_threads(workers, executor, safe)
     segmenter = segmenter or load_segmenter(cfg.segmentation, cfg.normalise, threads=threads.intra_op)
     ident = dict(segmenter.identity)
-    t_loaded = time.perf_counter() - t0
+    t_loaded, cpu_loaded = time.perf_counter() - t0, time.process_time()
     ctx = RunContext(cfg, segmenter, out, cfg.fingerprint(), model_key(ident))
     face_views = _face_views(photos)
     log.info("%d photos in %s; %s; output %s", len(photos), layout.root, describe_model(ident), out)
@@ -141,9 +141,12 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
     stage_totals: dict[str, float] = {}
     stage_cpu: dict[str, float] = {}
     done_at: list[float] = []
+    cpu_first = None
     for row in tqdm(results, total=len(tasks), desc="photos", unit="photo", disable=not progress):
         item, views = by_path[row["path"]]
         done_at.append(time.perf_counter() - t0)
+        if cpu_first is None:
+            cpu_first = time.process_time()
         for k, v in row.pop("_timings", {}).items():
             stage_totals[k] = stage_totals.get(k, 0.0) + v
         for k, v in row.pop("_cpu", {}).items():
@@ -192,6 +195,10 @@ def run(visits_dir: str | Path, out_dir: str | Path, cfg: RunConfig, regions: Re
         "timeline_seconds": {"model_loaded": round(t_loaded, 3),
                              "first_photo": round(done_at[0], 3) if done_at else None,
                              "last_photo": round(done_at[-1], 3) if done_at else None},
+        # CPU seconds of this process since it started (imports included) at the same points: start-up on a busy
+        # machine, where wall times stretch
+        "timeline_cpu_seconds": {"model_loaded": round(cpu_loaded, 3),
+                                 "first_photo": round(cpu_first, 3) if cpu_first is not None else None},
         "threads": {"photos_per_process": threads.photos, "intra_op": threads.intra_op},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
