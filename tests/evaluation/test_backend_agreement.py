@@ -8,6 +8,7 @@ import pytest
 
 from vitiseg.config import SegmentationConfig
 from vitiseg.evaluation.backend_agreement import Agreement, agreement_photos, compare
+from vitiseg.pipeline.provenance import model_key
 from vitiseg.segmentation.load import load_segmenter
 
 from helpers import KeySegmenter, key_photo, sample_photos
@@ -19,6 +20,7 @@ def test_onnx_and_pytorch_masks_of_the_shipped_model_agree() -> None:
     torch = load_segmenter(SegmentationConfig(backend="torch", device="cpu"), threads=1)
     assert (onnx.identity["backend"], torch.identity["backend"]) == ("onnx", "torch")
     assert onnx.identity["sha256"] == torch.identity["sha256"]  # one model, two runtimes
+    assert model_key(onnx.identity) != model_key(torch.identity)  # a run resumed on the other backend redoes photos
     rows = compare(onnx, torch, sample_photos(4, seed=1))
     assert len({r.shape for r in rows}) == 4
     for r in rows:
