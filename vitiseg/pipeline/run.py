@@ -32,10 +32,10 @@ from ..segmentation.artifact import ModelError
 from ..segmentation.base import Segmenter
 from ..segmentation.load import load_segmenter, thread_safe
 from .executors import WorkerSpec, run_local, run_ray
-from .threads import plan_threads
 from .photo import RunContext, output_stem, process_photo
 from .provenance import describe_model, model_key, peak_rss_mb, versions
 from .tables import build_tables
+from .threads import plan_threads
 
 log = logging.getLogger(__name__)
 
