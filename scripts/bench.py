@@ -6,10 +6,11 @@ depigmented patches and camera noise, so that JPEG sizes are realistic -- then m
 
 - a pure JPEG-decode loop over the same files (``cv2.imread``, full resolution): the reference;
 - ``vitiseg run`` end to end in a subprocess (so its memory is measured alone), once per ``--backend`` and
-  ``--workers`` value: start-up (launch to model loaded), time to the first photo (both also as the run process's CPU
-  seconds, which a busy machine does not stretch), steady-state photos/s (first to last photo), end-to-end photos/s, the steady state's time per photo against the decode loop's, CPU seconds per photo,
-  peak resident memory (run process and its largest worker), and each stage's wall and CPU time per photo (from
-  ``run.json``: wall times of photos measured at once overlap, so they add up to more than the elapsed time);
+  ``--workers`` value: start-up (launch to model loaded), time to the first photo (both also as the run process's
+  CPU seconds, which a busy machine does not stretch), steady-state photos/s (first to last photo), end-to-end
+  photos/s, the steady state's time per photo against the decode loop's, CPU seconds per photo, peak resident memory
+  (run process and its largest worker), and each stage's wall and CPU time per photo (from ``run.json``: wall times
+  of photos measured at once overlap, so they add up to more than the elapsed time);
 - the machine's load average (``os.getloadavg``) before and after each measurement: figures taken on a loaded
   machine are not speeds.
 
