@@ -93,6 +93,14 @@ def write_visits(root: Path) -> Path:
     return root
 
 
+def sample_photos(n: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """``n`` realistic photos of different sizes (real skin and vitiligo photos of ../shared/data, synthetic lesions;
+    procedural ones only without the data): :func:`vitiseg.evaluation.backend_agreement.agreement_photos`."""
+    from vitiseg.evaluation.backend_agreement import agreement_photos
+
+    return agreement_photos(SHARED_DATA if SHARED_DATA.is_dir() else None, n, seed)
+
+
 # ------------------------------------------------------------------------------------------- tiny U-Nets
 
 SMALL_DECODER = (32, 16, 16, 8, 8)

@@ -22,6 +22,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 NORMALISE_METHODS = ("shades_of_grey", "grey_world", "none")
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "onnx", "torch")
+BACKEND_HELP = "U-Net runtime: onnx (ONNX Runtime), torch (PyTorch, vitiseg[train]); auto (default): onnx when the " \
+               "model has model.onnx"
+
 DEFAULT_CONFIG_HELP = "YAML run config merged over the packaged defaults (print them: vitiseg config --default); " \
                       "unknown keys are rejected"
 
@@ -47,8 +51,9 @@ def _common(p: argparse.ArgumentParser, progress: bool = True) -> None:
 def _segmenter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help=DEFAULT_CONFIG_HELP)
     p.add_argument("--model", help="'default' (the shipped U-Net), 'classical' (training-free baseline) or a model "
-                                   "folder (config.json + model.safetensors); default: the config's, i.e. 'default'")
+                                   "folder (config.json + model.onnx or model.safetensors); default: the config's, i.e. 'default'")
     p.add_argument("--device", choices=DEVICES, help="where the U-Net runs; default: the config's, i.e. auto")
+    p.add_argument("--backend", choices=BACKENDS, help=BACKEND_HELP)
     p.add_argument("--normalise", choices=NORMALISE_METHODS,
                    help="colour normalisation of the classical baseline (a U-Net uses the one it was trained with)")
 
@@ -91,6 +96,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         o.setdefault("segmentation", {})["model"] = args.model
     if getattr(args, "device", None):
         o.setdefault("segmentation", {})["device"] = args.device
+    if getattr(args, "backend", None):
+        o.setdefault("segmentation", {})["backend"] = args.backend
     if getattr(args, "face_area", None):
         o.setdefault("face", {})["area"] = args.face_area
     if getattr(args, "normalise", None):
@@ -252,7 +259,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training.trainer import train_command
+    try:
+        from .training.trainer import train_command
+    except ImportError as exc:  # the base install has no PyTorch
+        logging.getLogger("vitiseg").error("vitiseg train needs %s: pip install 'vitiseg[train]'", exc.name)
+        return 2
 
     return train_command(args.config, args.out, device=args.device, loader_workers=args.workers,
                          progress=not args.no_progress)
@@ -282,6 +293,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalise", choices=NORMALISE_METHODS, default=None,
                    help="colour normalisation of the classical baseline (a U-Net uses the one it was trained with)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where the U-Net runs")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     p.add_argument("--out", type=Path, help="output folder (default runs/evaluate/<model>-<UTC time>)")
     p.add_argument("--groups", type=Path,
                    help="CSV with an 'id' column and label columns (e.g. a synthetic set's index.csv): "
@@ -298,7 +310,32 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     return evaluate_command(args.model, args.images, args.masks, args.mask_kind, args.out, args.ids, args.split,
                             args.max_images, args.normalise, args.device, args.worst, args.groups, args.group_by,
-                            progress=not args.no_progress)
+                            backend=args.backend, progress=not args.no_progress)
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+
+MODEL_EPILOG = """example:
+  vitiseg model export runs/train/my-run/best
+  (writes model.onnx beside model.safetensors; vitiseg run then uses ONNX Runtime for it)"""
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="model_command", metavar="MODEL_COMMAND")
+    sub.required = True
+    e = sub.add_parser("export", help="write MODEL_DIR/model.onnx for ONNX Runtime and record its SHA-256 in "
+                                      "config.json (needs vitiseg[train])",
+                       description="Export a model folder's network to ONNX (dynamic size) and check it against "
+                                   "PyTorch. Example: vitiseg model export runs/train/my-run/best")
+    e.add_argument("model_dir", type=Path, help="model folder with config.json and model.safetensors")
+    e.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+
+
+def _model(args: argparse.Namespace) -> int:
+    from .segmentation.export import export_command
+
+    return export_command(args.model_dir, args.opset)
 
 
 # ----------------------------------------------------------------------------------------------------- main
@@ -313,15 +350,19 @@ COMMANDS: dict[str, Command] = {
     "synth": ("synthetic vitiligo photos and cohorts with exact ground truth", _add_synth, _synth, SYNTH_EPILOG),
     "train": ("train a U-Net segmentation model from a config", _add_train, _train, TRAIN_EPILOG),
     "evaluate": ("evaluate a model against ground-truth masks", _add_evaluate, _evaluate, EVALUATE_EPILOG),
+    "model": ("model folders: export to ONNX", _add_model, _model, MODEL_EPILOG),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``vitiseg`` parser with every command."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="vitiseg", description="Vitiligo segmentation and VASI scoring from photos.",
                                      formatter_class=HelpFormatter,
                                      epilog="example:\n  vitiseg run study/visits --out study/out\n"
                                             "each command: vitiseg COMMAND --help")
+    parser.add_argument("--version", action="version", version=f"vitiseg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -44,10 +44,13 @@ class ClassicalConfig(StrictModel):
 
 
 class SegmentationConfig(StrictModel):
-    """Which segmenter labels pixels, and where it runs."""
+    """Which segmenter labels pixels, and where it runs. ``backend`` runs a U-Net on ONNX Runtime (``onnx``, its
+    ``model.onnx``) or PyTorch (``torch``, ``vitiseg[train]``); ``auto``: ONNX Runtime when the model has an ONNX
+    file. Device and backend are not in the configuration fingerprint: the segmenter's identity records the backend."""
 
     model: str = "default"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "onnx", "torch"] = "auto"
     classical: ClassicalConfig = ClassicalConfig()
 
 
@@ -86,7 +89,8 @@ class RunConfig(StrictModel):
         """SHA-256 (hex, 16 chars) of the canonical JSON of the settings that change per-photo results."""
         relevant = {
             "normalise": self.normalise.model_dump(),
-            "segmentation": {k: v for k, v in self.segmentation.model_dump().items() if k != "device"},
+            "segmentation": {k: v for k, v in self.segmentation.model_dump().items()
+                             if k not in ("device", "backend")},
             "face": self.face.model_dump(),
             "io": self.io.model_dump(),
         }

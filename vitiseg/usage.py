@@ -55,11 +55,18 @@ def require_outside(out: str | Path, inputs: str | Path, what: str = "visits fol
 
 
 def require_device(device: str) -> None:
-    """:class:`UsageError` when ``device`` is ``cuda`` and PyTorch sees no CUDA device (``auto`` and ``cpu`` always
-    work). Torch is imported only for ``cuda``."""
+    """:class:`UsageError` when ``device`` is ``cuda`` and neither PyTorch (``vitiseg[train]``) nor ONNX Runtime sees a
+    CUDA device (``auto`` and ``cpu`` always work). Torch is imported only for ``cuda``."""
     if device != "cuda":
         return
-    import torch
+    try:
+        import torch
+    except ImportError:  # the base install: ONNX Runtime runs the U-Net
+        import onnxruntime
 
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            raise UsageError("--device cuda: this ONNX Runtime has no CUDA provider (onnxruntime-gpu has it) and "
+                             "PyTorch is not installed; use --device cpu or auto") from None
+        return
     if not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available to PyTorch here; use --device cpu or auto")

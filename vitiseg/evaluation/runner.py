@@ -313,7 +313,8 @@ def _pct(x: float | None) -> str:
 def evaluate_command(model: str, images: Path, masks: Path, mask_kind: MaskKind, out: Path | None = None,
                      ids_file: Path | None = None, split: str | None = None, max_images: int | None = None,
                      normalise_method: str | None = None, device: str = "auto", worst: int = 12,
-                     groups_file: Path | None = None, group_by: str = "set,kind", progress: bool = True) -> int:
+                     groups_file: Path | None = None, group_by: str = "set,kind", progress: bool = True,
+                     backend: str = "auto") -> int:
     """``vitiseg evaluate``: evaluate, write ``OUT/summary.json``, ``per_image.csv``, ``worst.jpg``; log the headline
     numbers. Exit code 0; a user's mistake raises :class:`vitiseg.usage.UsageError` (exit code 2 on the command
     line)."""
@@ -332,8 +333,10 @@ def evaluate_command(model: str, images: Path, masks: Path, mask_kind: MaskKind,
     name = Path(model).name if model not in ("default", "classical") else model
     out = require_output_dir(out or Path("runs") / "evaluate" /
                              f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+    seg = load_segmenter_checked(SegmentationConfig(model=model, device=device, backend=backend),
+                                 NormaliseConfig(method=normalise_method) if normalise_method else NormaliseConfig())
     s = run_evaluation(model, images, masks, mask_kind, out, ids, max_images, normalise_method, device,
-                       progress=progress, worst=worst, groups=groups)
+                       progress=progress, segmenter=seg, worst=worst, groups=groups)
     m = s["metrics"]
     log.info("model %s (%s) on %d images -> %s", s["model"].get("name"), s["model"].get("kind"), m["n_images"], out)
     for key in ("depigmented", "skin"):

@@ -51,7 +51,8 @@ class PhotoMeasurement:
     ``face.area: truev``), else None. ``skin_px`` / ``depigmented_px``: counts within the facial area for a face,
     within the whole photo otherwise; ``fraction`` = depigmented / skin in [0, 1]; ``vasi_level`` in percent.
     ``uncertain_share``: share of the measured skin near the U-Net's threshold (None for segmenters without it).
-    ``face_area_status``: ``ok``, the all-skin note, or "" for other regions. ``seconds``: time per stage.
+    ``face_area_status``: ``ok``, the all-skin note, or "" for other regions. ``seconds``: wall seconds per stage;
+    ``cpu_seconds``: the same stages' CPU seconds in the calling thread.
     """
 
     rgb: np.ndarray
@@ -64,6 +65,7 @@ class PhotoMeasurement:
     vasi_level: int | None
     uncertain_share: float | None
     seconds: dict[str, float]
+    cpu_seconds: dict[str, float]
 
 
 def read_photo(path: Path, cfg: RunConfig, notes: list[str] | None = None) -> np.ndarray:
@@ -87,9 +89,15 @@ def measure_photo(rgb: np.ndarray, region: str, view: str, cfg: RunConfig, segme
     ``face_views``: view tokens of every face photo of the visit (the facial-area partition depends on them).
     Raises ValueError when the facial area is not found (its status in the message) or no skin is found.
     """
-    clock = time.perf_counter
     seg = segment_photo(rgb, segmenter, cfg.io.work_long_side)
-    seconds = dict(seg.seconds)
+    seconds, cpu = dict(seg.seconds), dict(seg.cpu_seconds)
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.thread_time()
+
+    def lap(stage: str, since: tuple[float, float]) -> None:
+        seconds[stage], cpu[stage] = time.perf_counter() - since[0], time.thread_time() - since[1]
+
     area, status = None, ""
     t = clock()
     if region == "face" and cfg.face.area == "truev":
@@ -103,11 +111,11 @@ def measure_photo(rgb: np.ndarray, region: str, view: str, cfg: RunConfig, segme
         area = fa.mask
     elif region == "face":
         status = "skin (all skin counted: --face-area skin)"
-    seconds["face"] = clock() - t
+    lap("face", t)
     t = clock()
     skin_px, depig_px = vasi.mask_counts(seg.classes, area)
     frac = vasi.fraction(skin_px, depig_px)
-    seconds["score"] = clock() - t
+    lap("score", t)
     if skin_px == 0:
         raise ValueError("no skin found in the photo (nothing to measure)")
     unc = None
@@ -115,7 +123,7 @@ def measure_photo(rgb: np.ndarray, region: str, view: str, cfg: RunConfig, segme
         measured = seg.ambiguous if area is None else seg.ambiguous & area
         unc = round(float(measured.sum()) / skin_px, 6)
     return PhotoMeasurement(seg.rgb, seg.classes, area, status, skin_px, depig_px, frac, vasi.vasi_level(frac), unc,
-                            seconds)
+                            seconds, cpu)
 
 
 class FaceAreaError(ValueError):
@@ -136,22 +144,29 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
     """Process one photo end to end and write its mask/overlay; returns its photos.csv row (never raises for bad input).
 
     ``face_views``: the view tokens of all face photos of the same visit (the facial-area partition depends on them).
-    The row also carries ``_timings`` (seconds per stage: hash, decode, normalise, segment, face, score, write), which
-    is not written to the tables.
+    The row also carries ``_timings`` (wall seconds per stage: hash, decode, normalise, segment, face, score, write)
+    and ``_cpu`` (the same stages' CPU seconds in the thread that ran them), which are not written to the tables.
     """
     row: dict[str, Any] = {c: "" for c in PHOTO_COLUMNS}
     row.update(patient_id=item.patient_id, visit_id=item.visit_id, region=item.region, view=item.view,
                path=item.rel_path, status="error")
     timings: dict[str, float] = {}
-    row["_timings"] = timings
+    cpu: dict[str, float] = {}
+    row["_timings"], row["_cpu"] = timings, cpu
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.thread_time()
+
+    def lap(stage: str, since: tuple[float, float]) -> None:
+        timings[stage], cpu[stage] = time.perf_counter() - since[0], time.thread_time() - since[1]
+
     if item.error:
         row["error"] = item.error
         return row
-    clock = time.perf_counter
     try:
         t = clock()
         row["sha256"] = sha256_file(item.path)
-        timings["hash"] = clock() - t
+        lap("hash", t)
         cfg = ctx.cfg
         t = clock()
         fault_point("decode", item.rel_path)
@@ -159,7 +174,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
         rgb = read_photo(item.path, cfg, notes)
         for note in notes:
             log.warning("%s: %s", item.rel_path, note)
-        timings["decode"] = clock() - t
+        lap("decode", t)
         row["height"], row["width"] = rgb.shape[:2]
         fault_point("inference", item.rel_path)
         try:
@@ -168,6 +183,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             row["face_area_status"] = exc.status
             raise
         timings.update(m.seconds)
+        cpu.update(m.cpu_seconds)
         row["face_area_status"] = m.face_area_status
         t = clock()
         stem = output_stem(item.rel_path)
@@ -185,7 +201,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
             write_jpeg(ctx.out_dir / ov_rel, make_overlay(m.rgb, m.classes, m.facial_area, cfg.outputs.overlay_long_side),
                        cfg.outputs.jpeg_quality)
             row["overlay"] = ov_rel
-        timings["write"] = clock() - t
+        lap("write", t)
         if m.uncertain_share is not None:
             row["uncertain_share"] = m.uncertain_share
         row.update(mask=mask_rel, skin_px=m.skin_px, depigmented_px=m.depigmented_px, fraction=m.fraction,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from datetime import datetime, timezone
@@ -33,15 +32,17 @@ from ..io.lock import RunLocked, run_lock
 from ..io.pseudonym import Pseudonymiser, PseudonymError, check_out_dir, read_key
 from ..io.records import RecordKey, load_record, save_record
 from ..io.tables import write_csv, write_csv_rows, write_sqlite
+from ..segmentation.artifact import ModelError
 from ..segmentation.base import Segmenter
-from ..segmentation.load import load_segmenter_checked
+from ..segmentation.load import load_segmenter_checked, thread_safe
 from ..usage import UsageError, require_device, require_input_dir, require_output_dir, require_outside
 from .executors import WorkerSpec, run_local, run_ray
 from .guards import check_layout
 from .photo import RunContext, output_stem, process_photo
-from .provenance import model_key, peak_rss_mb, versions
+from .provenance import describe_model, model_key, peak_rss_mb, versions
 from .summary import closing_summary
 from .tables import TABLE_KEYS, build_tables
+from .threads import plan_threads
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,20 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
     for p in remove_stale_temporaries(out):
         log.info("removed %s, left by an interrupted run", p.relative_to(out))
     photos = _check_duplicates(layout.photos)
-    segmenter = segmenter or load_segmenter_checked(cfg.segmentation, cfg.normalise)
+    if segmenter is None:
+        try:
+            safe = thread_safe(cfg.segmentation)
+        except ModelError as exc:  # missing model folder: the user's to fix
+            raise UsageError(str(exc)) from None
+    else:
+        safe = getattr(segmenter, "thread_safe", False)
+    threads = plan_threads(workers, executor, safe)
+    segmenter = segmenter or load_segmenter_checked(cfg.segmentation, cfg.normalise, threads=threads.intra_op)
     ident = dict(segmenter.identity)
+    t_loaded, cpu_loaded = time.perf_counter() - t0, time.process_time()
     ctx = RunContext(cfg, segmenter, out, cfg.fingerprint(), model_key(ident))
     face_views = _face_views(photos)
-    log.info("%d photos in %s; model %s (%s); output %s", len(photos), layout.root, ident.get("name"),
-             ident.get("sha256", "")[:12], out)
+    log.info("%d photos in %s; %s; output %s", len(photos), layout.root, describe_model(ident), out)
 
     rows: list[dict[str, Any]] = []
     reused = 0
@@ -159,19 +168,25 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
             tasks.append((item, views))
     if reused:
         log.info("resuming: %d photo(s) already done with the same input, config and model", reused)
-    n_cores = os.cpu_count() or 1
-    spec = WorkerSpec(cfg.model_dump_json(), str(out), ctx.fingerprint, ctx.model_sha256,
-                      max(1, n_cores // max(1, workers)))
+    spec = WorkerSpec(cfg.model_dump_json(), str(out), ctx.fingerprint, ctx.model_sha256, threads.intra_op)
     if executor == "ray":
         results = run_ray(tasks, workers, spec, ray_address)
     else:
-        results = run_local(tasks, ctx, workers, spec if workers > 1 else None)
+        results = run_local(tasks, ctx, workers, spec if workers > 1 else None, threads=threads.photos)
     by_path = {item.rel_path: (item, views) for item, views in tasks}
     stage_totals: dict[str, float] = {}
+    stage_cpu: dict[str, float] = {}
+    done_at: list[float] = []
+    cpu_first = None
     for row in tqdm(results, total=len(tasks), desc="photos", unit="photo", disable=not progress):
         item, views = by_path[row["path"]]
+        done_at.append(time.perf_counter() - t0)
+        if cpu_first is None:
+            cpu_first = time.process_time()
         for k, v in row.pop("_timings", {}).items():
             stage_totals[k] = stage_totals.get(k, 0.0) + v
+        for k, v in row.pop("_cpu", {}).items():
+            stage_cpu[k] = stage_cpu.get(k, 0.0) + v
         if row["status"] == "ok":
             save_record(out, item.rel_path, _record_key(ctx, views), row)
         else:
@@ -180,6 +195,7 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
     rows = _repartition_faces(rows, photos, ctx, face_views)
     for r in rows:
         r.pop("_timings", None)
+        r.pop("_cpu", None)
 
     photos_df, regions_df, visits_df, long_df = build_tables(rows, layout, regions)
     failures = photos_df[photos_df["status"] != "ok"][["path", "error"]]
@@ -212,6 +228,16 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
         "pseudonym_key_id": pseudonymiser.key_id if pseudonymiser else None,
         "peak_rss_mb": peak_rss_mb(),
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stage_totals.items())},
+        "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(stage_cpu.items())},
+        # seconds from the start of the run: segmenter loaded, first and last photo measured
+        "timeline_seconds": {"model_loaded": round(t_loaded, 3),
+                             "first_photo": round(done_at[0], 3) if done_at else None,
+                             "last_photo": round(done_at[-1], 3) if done_at else None},
+        # CPU seconds of this process since it started (imports included) at the same points: start-up on a busy
+        # machine, where wall times stretch
+        "timeline_cpu_seconds": {"model_loaded": round(cpu_loaded, 3),
+                                 "first_photo": round(cpu_first, 3) if cpu_first is not None else None},
+        "threads": {"photos_per_process": threads.photos, "intra_op": threads.intra_op},
     }
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     if cfg.report:

@@ -26,7 +26,7 @@ from ..io.images import IMAGE_SUFFIXES, ImageReadError, image_size, read_rgb, wr
 from ..segmentation.base import segment_photo
 from ..segmentation.load import load_segmenter_checked
 from ..usage import UsageError, require_device, require_input_dir, require_output_dir
-from .provenance import versions
+from .provenance import describe_model, versions
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def segment_folder(images: Path, out: Path, config: Path | None = None, override
                          "choose another folder")
     out = require_output_dir(out)
     seg = load_segmenter_checked(cfg.segmentation, cfg.normalise)
+    log.info("%d images; %s", len(files), describe_model(seg.identity))
     failures = []
     for f in tqdm(files, desc="segment", unit="img", disable=not progress):
         dst = out / f"{f.stem}.png"
