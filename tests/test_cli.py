@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vitiseg.cli import COMMANDS, build_parser, main as cli_main, overrides_from_args
+from vitiseg.cli import COMMANDS, build_parser, overrides_from_args
+from vitiseg.cli import main as cli_main
 
 
 def test_flags_become_config_overrides() -> None:
@@ -50,9 +51,11 @@ def test_a_missing_model_is_one_line_and_exit_2(visits_dir: Path, tmp_path: Path
     for cmd in (["run", str(visits_dir), "--out", str(tmp_path / "o"), "--no-progress"],
                 ["segment", str(visits_dir / "P01" / "v1"), "--out", str(tmp_path / "s")]):
         r = subprocess.run([sys.executable, "-m", "vitiseg", *cmd], capture_output=True, text=True, env=env)
-        errors = [line for line in r.stderr.splitlines() if " ERROR " in line]
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-        assert len(errors) == 1 and "the shipped model not found" in errors[0] and "--model classical" in errors[0]
+        assert len(lines) == 1 and lines[0].startswith("ERROR: "), r.stderr
+        assert "the shipped model not found" in lines[0] and "--model classical" in lines[0]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "s").exists()  # no half-made output folder
 
 
 def test_run_exit_codes(visits_dir: Path, tmp_path: Path) -> None:

@@ -259,11 +259,13 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .usage import UsageError, require_input_file
+
+    require_input_file(args.config, "training config (--config)")
     try:
         from .training.trainer import train_command
     except ImportError as exc:  # the base install has no PyTorch
-        logging.getLogger("vitiseg").error("vitiseg train needs %s: pip install 'vitiseg[train]'", exc.name)
-        return 2
+        raise UsageError(f"vitiseg train needs {exc.name}: pip install 'vitiseg[train]'") from None
 
     return train_command(args.config, args.out, device=args.device, loader_workers=args.workers,
                          progress=not args.no_progress)
@@ -327,7 +329,7 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     e = sub.add_parser("export", help="write MODEL_DIR/model.onnx for ONNX Runtime and record its SHA-256 in "
                                       "config.json (needs vitiseg[train])",
                        description="Export a model folder's network to ONNX (dynamic size) and check it against "
-                                   "PyTorch. Example: vitiseg model export runs/train/my-run/best")
+                                   "PyTorch.", epilog=MODEL_EPILOG, formatter_class=HelpFormatter)
     e.add_argument("model_dir", type=Path, help="model folder with config.json and model.safetensors")
     e.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
 

@@ -35,6 +35,12 @@ def _parse(spec: str) -> tuple[str, int]:
 _KILL = _parse(_FAULT) if _FAULT else None
 
 
+def active() -> bool:
+    """Whether fault injection or tracing is on: then a run measures one photo at a time, so that "the N-th time a
+    stage is reached" names the same event in every run."""
+    return _KILL is not None or bool(_TRACE)
+
+
 def fault_point(stage: str, detail: str = "") -> None:
     """Mark that ``stage`` is reached (``detail``: the photo or file); see the module docstring."""
     if _KILL is None and not _TRACE:

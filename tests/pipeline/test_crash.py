@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import KeySegmenter
 
 from vitiseg.cli import main as cli_main
 from vitiseg.config import load_config
@@ -20,8 +21,6 @@ from vitiseg.io.files import OutputWriteError
 from vitiseg.io.lock import run_lock
 from vitiseg.pipeline import run as run_mod
 from vitiseg.pipeline.run import run
-
-from helpers import KeySegmenter
 
 CFG = load_config(overrides={"face": {"area": "skin"}, "report": False})
 TABLES = ("photos.csv", "regions.csv", "visits.csv", "longitudinal.csv", "failures.csv", "vitiseg.sqlite")
@@ -73,6 +72,7 @@ def test_full_disk_and_unwritable_folder_are_one_line_and_exit_2(visits_dir: Pat
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "thread_safe", lambda cfg: False)  # one photo at a time: a fixed order
     args = ["run", str(visits_dir), "--out", str(tmp_path / "out"), "--face-area", "skin", "--no-report",
             "--no-progress"]
     monkeypatch.setattr(os, "fsync", _full_after(1))
@@ -85,6 +85,7 @@ def test_full_disk_and_unwritable_folder_are_one_line_and_exit_2(visits_dir: Pat
                                       "to resume")
     monkeypatch.undo()
     monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "thread_safe", lambda cfg: False)  # one photo at a time: a fixed order
     real_open = os.open
 
     def read_only(path, flags, *a, **k):  # a read-only mount or a folder of another user
@@ -105,6 +106,7 @@ def test_a_second_run_on_the_same_folder_is_refused(visits_dir: Path, tmp_path: 
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(run_mod, "load_segmenter_checked", lambda *a, **k: KeySegmenter())
+    monkeypatch.setattr(run_mod, "thread_safe", lambda cfg: False)  # one photo at a time: a fixed order
     out = tmp_path / "out"
     hold = "import sys, time\nfrom vitiseg.io.lock import run_lock\nwith run_lock(sys.argv[1]):\n" \
            "    print('held', flush=True)\n    time.sleep(600)\n"

@@ -24,18 +24,25 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .. import faults
 from ..config import RegionsConfig, RunConfig, load_config, load_regions
 from ..faults import fault_point
 from ..io.files import OutputWriteError, atomic_write_text, remove_stale_temporaries
 from ..io.layout import LayoutError, PhotoItem, VisitsLayout, discover
 from ..io.lock import RunLocked, run_lock
-from ..io.pseudonym import Pseudonymiser, PseudonymError, check_out_dir, read_key
+from ..io.pseudonym import PseudonymError, Pseudonymiser, check_out_dir, read_key
 from ..io.records import RecordKey, load_record, save_record
 from ..io.tables import write_csv, write_csv_rows, write_sqlite
 from ..segmentation.artifact import ModelError
 from ..segmentation.base import Segmenter
 from ..segmentation.load import load_segmenter_checked, thread_safe
-from ..usage import UsageError, require_device, require_input_dir, require_output_dir, require_outside
+from ..usage import (
+    UsageError,
+    require_device,
+    require_input_dir,
+    require_output_dir,
+    require_outside,
+)
 from .executors import WorkerSpec, run_local, run_ray
 from .guards import check_layout
 from .photo import RunContext, output_stem, process_photo
@@ -143,7 +150,7 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
             raise UsageError(str(exc)) from None
     else:
         safe = getattr(segmenter, "thread_safe", False)
-    threads = plan_threads(workers, executor, safe)
+    threads = plan_threads(workers, executor, safe and not faults.active())
     segmenter = segmenter or load_segmenter_checked(cfg.segmentation, cfg.normalise, threads=threads.intra_op)
     ident = dict(segmenter.identity)
     t_loaded, cpu_loaded = time.perf_counter() - t0, time.process_time()

@@ -53,8 +53,8 @@ def segment_folder(images: Path, out: Path, config: Path | None = None, override
     if out.resolve() == images.resolve():  # a sub-folder is fine: it is skipped like any other
         raise UsageError(f"--out {out} is the image folder itself: a second run would read the masks as images; "
                          "choose another folder")
+    seg = load_segmenter_checked(cfg.segmentation, cfg.normalise)  # before OUT is made: a missing model leaves none
     out = require_output_dir(out)
-    seg = load_segmenter_checked(cfg.segmentation, cfg.normalise)
     log.info("%d images; %s", len(files), describe_model(seg.identity))
     failures = []
     for f in tqdm(files, desc="segment", unit="img", disable=not progress):
