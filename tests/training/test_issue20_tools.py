@@ -30,6 +30,10 @@ def test_research_configs_validate_and_differ_only_by_their_lever():
         s["tone_aug"] = 0.0
     assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in t.items() if k != "name"}
     assert full.max_minutes == 110 and full.optim.time_schedule
+    hard = load_train_config(CONFIGS / "short_lite0_hard.yaml").model_dump()
+    assert hard["data"]["sources"][0]["path"] == "data_cache/synth_hard"
+    hard["data"]["sources"][0]["path"] = "data_cache/synth_std"
+    assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in hard.items() if k != "name"}
 
 
 def test_recipe_dry_run_prints_its_three_steps(capsys):
