@@ -3,9 +3,9 @@
 
 - ``--synth NAME=DIR`` (repeatable): pooled depigmented Dice, skin Dice, fraction MAE and the ITA-tertile depigmented
   Dice gap on every image of a fixed synthetic dev folder (``vitiseg synth dataset --split val``).
-- the four skin sets' **val** photos (``--skin-root``; split by :func:`vitiseg.training.data.skin_splits`), pooled: skin Dice
-  per ITA tertile (T1 darkest; cut-offs from the ground-truth skin, so identical for every model) and false alarms
-  (photos with > 5 % of their skin called depigmented; any depigmented pixel).
+- the four skin sets' **val** photos (``--skin-root``; split by :func:`vitiseg.training.data.skin_splits`), pooled:
+  skin Dice per ITA tertile (T1 darkest; cut-offs from the ground-truth skin, so identical for every model) and false
+  alarms (photos with > 5 % of their skin called depigmented; any depigmented pixel).
 - the real dev polygons' **val** split (``--real``; val_fraction 0.3, split_seed 0 as in the training configs): pooled
   depigmented Dice (reported, not selected on).
 - ``--cohort VISITS`` (repeatable, truth in ``VISITS_truth``): ``vitiseg run --backend torch`` without overlays or

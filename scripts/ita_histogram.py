@@ -2,8 +2,9 @@
 """ITA histogram of what a training config feeds the network, per source (issue 20: "checked by the ITA histogram of
 the training set per source").
 
-Draws ``--crops`` training crops of each source exactly as :class:`vitiseg.training.batches.Sampler` does (colour normalisation,
-tone augmentation, crop, photometric jitter; a one-source copy of the config so every crop comes from that source)
+Draws ``--crops`` training crops of each source exactly as :class:`vitiseg.training.batches.Sampler` does (colour
+normalisation, tone augmentation, crop, photometric jitter; a one-source copy of the config so every crop comes from
+that source)
 and bins the ITA of each crop's *healthy-skin* pixels (target bit "skin" alone; crops with < 200 such pixels are
 skipped) into :data:`vitiseg.synth.tones.ITA_BINS` (very light > 55 ... dark < -30 degrees). ITA: median L*, b*
 (CIELAB D65, OpenCV float32) of those pixels, as :func:`vitiseg.colour.skin_ita`. Prints a markdown table (share of

@@ -2,8 +2,8 @@
 
 Used twice (issue 20): by the synthetic generator before lesions are painted (``vitiseg synth dataset
 --tone-balance P``; the lesion appearance is then drawn for the new tone,
-:func:`vitiseg.synth.render.sample_appearance`), and as a training-time augmentation of the lesion-free skin sets, whose photos teach the healthy-skin class
-(:attr:`vitiseg.training.data.SourceConfig.tone_aug`, :func:`tone_augment`).
+:func:`vitiseg.synth.render.sample_appearance`), and as a training-time augmentation of the lesion-free skin sets,
+whose photos teach the healthy-skin class (:attr:`vitiseg.training.data.SourceConfig.tone_aug`, :func:`tone_augment`).
 
 Model (CIELAB, D65, OpenCV float32 conversion of sRGB in [0, 1]): the median skin colour ``(L0, a0, b0)`` is moved to
 ``(L_t, a0 + da, b_t)`` with ``ITA_t = atan((L_t - 50) / b_t)``: L* is *scaled* by ``L_t / L0`` (relative texture,
