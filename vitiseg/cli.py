@@ -213,6 +213,13 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--workers", type=int, default=1, help="processes rendering in parallel (same output as 1)")
     d.add_argument("--tone-shift", type=float, default=0.0,
                    help="share of samples (0-1) whose background skin is first darkened to a brown/dark ITA")
+    d.add_argument("--tone-balance", type=float, default=0.0,
+                   help="share of samples (0-1) whose background skin is re-toned, lighter or darker, to a "
+                        "tone-balanced ITA (six bins from very light to dark; vitiseg.synth.tones)")
+    d.add_argument("--extensive", type=float, default=0.0,
+                   help="share of samples with extensive depigmentation (50-97 %% of the skin; vitiseg.synth.hard)")
+    d.add_argument("--residual", type=float, default=0.0,
+                   help="share of samples with small faint residual macules (0.3-5 %% of the skin)")
     _common(d)
     c = sub.add_parser("cohort", help="synthetic visits folder with exact F-VASI / T-VASI truth",
                        formatter_class=HelpFormatter,
@@ -237,7 +244,8 @@ def _synth(args: argparse.Namespace) -> int:
     if args.synth_command == "dataset":
         return dataset_command(args.skin_root, args.out, args.n, args.seed, args.size,
                                [s.strip() for s in args.sets.split(",") if s.strip()], args.split,
-                               workers=args.workers, tone_shift=args.tone_shift, progress=not args.no_progress)
+                               workers=args.workers, tone_shift=args.tone_shift, progress=not args.no_progress,
+                               tone_balance=args.tone_balance, extensive=args.extensive, residual=args.residual)
     return cohort_command(args.out, args.preset, args.seed, args.skin_root, args.patients, args.size, args.truth,
                           args.background, progress=not args.no_progress)
 

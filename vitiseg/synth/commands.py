@@ -11,15 +11,19 @@ log = logging.getLogger(__name__)
 
 
 def dataset_command(skin_root: str | Path, out: str | Path, n: int, seed: int, size: int, sets: list[str],
-                    split: str, workers: int = 1, tone_shift: float = 0.0, progress: bool = True) -> int:
-    """Render ``n`` training samples into ``out`` (resumable); 0, or 2 with one line for a user's mistake."""
+                    split: str, workers: int = 1, tone_shift: float = 0.0, progress: bool = True,
+                    tone_balance: float = 0.0, extensive: float = 0.0, residual: float = 0.0) -> int:
+    """Render ``n`` training samples into ``out`` (resumable); 0, or 2 with one line for a user's mistake.
+
+    ``tone_balance`` / ``extensive`` / ``residual``: shares of re-toned backgrounds, extensive and faint residual
+    lesion plans (:func:`vitiseg.synth.dataset.make_one`); all 0 (the defaults) render what the generator always did."""
     from .dataset import generate
 
     require_input_dir(skin_root, "skin root (--skin-root)")
     require_output_dir(out)
     try:
         stats = generate(skin_root, out, n, seed, size, sets, split, workers=max(1, workers), tone_shift=tone_shift,
-                         progress=progress)
+                         progress=progress, tone_balance=tone_balance, p_extensive=extensive, p_residual=residual)
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2

@@ -65,6 +65,10 @@ class SourceConfig(StrictModel):
     val_fraction: float = Field(0.3, ge=0.0, lt=1.0)
     split_seed: int = 0
     max_samples: int | None = Field(None, gt=0)
+    # skin: probability that a training photo's skin is first re-toned to a tone-balanced ITA, lighter or darker
+    # (vitiseg.synth.tones.tone_augment), so the healthy-skin class sees every skin tone; 0 = never (no random draw,
+    # so batches are those of a config without the key). Ignored by the other kinds.
+    tone_aug: float = Field(0.0, ge=0.0, le=1.0)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ that label lesions) is exported as a model artifact to ``RUN_DIR/best``, and the
 (the one to ship when a run's schedule has decayed and picking on the small validation sample would be noise).
 ``RUN_DIR/last.pt`` (model, optimiser, schedule, step, history) is written after every epoch; re-running the same
 command resumes from it.
-Outputs: ``RUN_DIR/{config.yaml, metrics.jsonl, train.log, splits/*.txt, last.pt, best/, last/}``.
+Outputs: ``RUN_DIR/{config.yaml, metrics.jsonl, train.log, splits/*.txt, last.pt, best/, last/}`` (and
+``encoder_init.json`` when ``encoder_init`` names ImageNet weights, :mod:`.pretrained`).
 """
 
 from __future__ import annotations
@@ -188,6 +189,11 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
                             fused=device.type == "cuda")
     start_epoch, history, best = 0, [], -1.0
     elapsed_before = 0.0
+    encoder_prov = None
+    if cfg.encoder_init != "random":  # ImageNet encoder weights for a fresh run (the train extra's package)
+        from .pretrained import encoder_init_for_run
+
+        encoder_prov = encoder_init_for_run(cfg.encoder_init, net, run, fresh=not ckpt_path.is_file())
     if cfg.init_weights and not ckpt_path.is_file():
         src = Path(cfg.init_weights)
         if src.suffix == ".safetensors":
@@ -307,6 +313,8 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
             "device": str(device),
             "torch": torch.__version__,
         }
+        if encoder_prov:
+            training["encoder_init"] = encoder_prov
         if not math.isnan(val["score"]) and val["score"] > best:
             best = val["score"]
             sha = save_artifact(run / "best", net, model_config_for(cfg, training), _auto_card(cfg, training, "best"))
