@@ -153,6 +153,52 @@ def write_tracking_visits(root: Path) -> tuple[Path, dict[str, np.ndarray]]:
     return root, motions
 
 
+def sample_photos(n: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """``n`` realistic photos of different sizes (real skin and vitiligo photos of ../shared/data, synthetic lesions;
+    procedural ones only without the data): :func:`vitiseg.evaluation.backend_agreement.agreement_photos`."""
+    from vitiseg.evaluation.backend_agreement import agreement_photos
+
+    return agreement_photos(SHARED_DATA if SHARED_DATA.is_dir() else None, n, seed)
+
+
+# ------------------------------------------------------------------------------------ synthetic datasets
+
+
+def fake_skin_root(root: Path) -> Path:
+    """Two fake skin sets of procedural 96-px backgrounds (JPEG photos, 0/255 PNG masks, ``splits.json``):
+    ``fake_faces`` (train 6, val 3) and ``fake_hands`` (one group of 5, split by hash)."""
+    import json
+
+    from vitiseg.io.images import write_jpeg, write_png
+    from vitiseg.synth import backgrounds as bgm
+
+    rng = np.random.default_rng(0)
+    layouts = {"fake_faces": ({"train": 6, "val": 3}, "face"), "fake_hands": ({"group_a": 5}, "hand")}
+    for set_name, (keys, part) in layouts.items():
+        d = root / set_name
+        splits = {}
+        k = 0
+        for key, n in keys.items():
+            splits[key] = []
+            for _ in range(n):
+                rgb, skin = bgm.procedural_background(part, 96, rng)
+                bid = f"{set_name}_{k:03d}"
+                write_jpeg(d / "images" / f"{bid}.jpg", rgb, 95)
+                write_png(d / "masks" / f"{bid}.png", skin.astype(np.uint8) * 255)
+                splits[key].append(bid)
+                k += 1
+        (d / "splits.json").write_text(json.dumps(splits))
+    return root
+
+
+def synth_dataset(skin_root: Path, out: Path, n: int, *extra: str) -> int:
+    """``vitiseg synth dataset`` of ``n`` 64-px samples, seed 3, on :func:`fake_skin_root`; returns the exit code."""
+    from vitiseg.cli import main as vitiseg_main
+
+    return vitiseg_main(["synth", "dataset", "--skin-root", str(skin_root), "--out", str(out), "--n", str(n),
+                         "--seed", "3", "--size", "64", "--sets", "fake_faces,fake_hands", *extra])
+
+
 # ------------------------------------------------------------------------------------------- tiny U-Nets
 
 SMALL_DECODER = (32, 16, 16, 8, 8)

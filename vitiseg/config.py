@@ -44,10 +44,13 @@ class ClassicalConfig(StrictModel):
 
 
 class SegmentationConfig(StrictModel):
-    """Which segmenter labels pixels, and where it runs."""
+    """Which segmenter labels pixels, and where it runs. ``backend`` runs a U-Net on ONNX Runtime (``onnx``, its
+    ``model.onnx``) or PyTorch (``torch``, ``vitiseg[train]``); ``auto``: ONNX Runtime when the model has an ONNX
+    file. Device and backend are not in the configuration fingerprint: the segmenter's identity records the backend."""
 
     model: str = "default"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "onnx", "torch"] = "auto"
     classical: ClassicalConfig = ClassicalConfig()
 
 
@@ -118,7 +121,8 @@ class RunConfig(StrictModel):
         """SHA-256 (hex, 16 chars) of the canonical JSON of the settings that change per-photo results."""
         relevant = {
             "normalise": self.normalise.model_dump(),
-            "segmentation": {k: v for k, v in self.segmentation.model_dump().items() if k != "device"},
+            "segmentation": {k: v for k, v in self.segmentation.model_dump().items()
+                             if k not in ("device", "backend")},
             "face": self.face.model_dump(),
             "io": self.io.model_dump(),
         }
@@ -234,3 +238,15 @@ def load_regions(path: str | Path | None = None) -> RegionsConfig:
         return RegionsConfig.model_validate(read_yaml(p))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(p))) from None
+
+
+def config_text(path: str | Path | None = None, default: bool = False) -> str:
+    """``vitiseg config``: the packaged default run config as shipped (with its comments) when ``default`` or no
+    ``path``; else ``path`` validated and resolved over the defaults, as YAML (:class:`ConfigError` if invalid)."""
+    if default or path is None:
+        return builtin_path("run.yaml").read_text(encoding="utf-8")
+    if not Path(path).is_file():
+        raise ConfigError(f"config not found: {path}")
+    cfg = load_config(path)
+    return f"# {path} resolved over the packaged defaults\n" + yaml.safe_dump(cfg.model_dump(mode="json"),
+                                                                            sort_keys=False)

@@ -187,14 +187,20 @@ def _face_mesh() -> Any:
     if _MESH is None:
         os.environ.setdefault("GLOG_minloglevel", "2")  # keep MediaPipe/TFLite C++ info lines out of the log
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import mediapipe as mp  # heavy import, deferred
+        from .console import quiet_native_stderr
 
-        _MESH = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,  # every photo independent: no tracking state, deterministic
-            max_num_faces=MAX_FACES,
-            refine_landmarks=True,  # 478 landmarks (iris included)
-            min_detection_confidence=MIN_DETECTION_CONFIDENCE,
-        )
+        # TFLite/absl print start-up lines to fd 2 on the first graph run: create and warm up with fd 2 silenced
+        with quiet_native_stderr():
+            import mediapipe as mp  # heavy import, deferred
+
+            mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True,  # every photo independent: no tracking state, deterministic
+                max_num_faces=MAX_FACES,
+                refine_landmarks=True,  # 478 landmarks (iris included)
+                min_detection_confidence=MIN_DETECTION_CONFIDENCE,
+            )
+            mesh.process(np.zeros((64, 64, 3), np.uint8))
+        _MESH = mesh
     return _MESH
 
 

@@ -280,8 +280,9 @@ def overlay_cell(row: pd.Series | None, out_dir: Path, images: str, thumb_px: in
         cap += f"<div class='cap bad'>uncertain: {100 * unc:.1f}% of skin near threshold</div>"
     if src is None:
         return f"<td><div class='missing'>{esc(problem)}</div>{cap}</td>"
-    return (f"<td><img class='overlay' alt='overlay {esc(row.get('path', ''))}' src='{esc(src)}'>"
-            f"{cap}</td>")
+    full = quote(Path(row.get("overlay", "")).as_posix())  # the full-size overlay file, relative to the page
+    return (f"<td><a href='{esc(full)}' title='full-size overlay'><img class='overlay' "
+            f"alt='overlay {esc(row.get('path', ''))}' src='{esc(src)}'></a>{cap}</td>")
 
 
 def quality_section(photos: pd.DataFrame | None) -> str:

@@ -40,10 +40,10 @@ from tqdm import tqdm
 
 from ..config import RunConfig
 from ..io.files import atomic_write_text
-from ..io.images import read_mask, read_working, write_jpeg, write_png
+from ..io.images import read_mask, write_jpeg, write_png
 from ..io.layout import VisitsLayout, natural_key
 from ..io.tables import write_csv
-from ..pipeline.photo import output_stem
+from ..pipeline.photo import output_stem, read_photo
 from .changes import AREA_COLUMNS, change_areas, change_codes, change_overlay
 from .patches import Patch, baseline_patches, patch_changes
 from .register import Alignment, PhotoView, align, warp_to_baseline
@@ -55,6 +55,8 @@ REGION_ORDER = ("face", "neck", "hands", "upper_limbs", "trunk", "lower_limbs", 
 CHANGE_COLUMNS = ["patient_id", "visit_id", "visit_index", "baseline_visit_id", "region", "view", "path",
                   "baseline_path", "status", "reason", "method", "coverage", "skin_overlap", "correlation", "inliers",
                   "residual_px", *AREA_COLUMNS, "change_map", "change_overlay"]
+# primary keys of the two tables in vitiseg.sqlite: one row per follow-up photo; per baseline patch and visit
+TRACKING_KEYS = {"changes": ["path"], "patches": ["baseline_path", "patch_id", "visit_id"]}
 PATCH_COLUMNS = ["patient_id", "region", "view", "baseline_path", "patch_id", "baseline_px", "baseline_pct_of_skin",
                  "centroid_x", "centroid_y", "bbox", "visit_id", "visit_index", "status", "visible_share",
                  "compared_px", "repigmented_px", "repigmented_share", "border_auc", "pattern"]
@@ -103,7 +105,7 @@ def _working_mask(rgb: np.ndarray, masks_root: Path, rel: str) -> np.ndarray:
 def load_baseline(row: dict[str, Any], path: Path, masks_root: Path, cfg: RunConfig) -> Baseline:
     """Read a baseline photo at the working size, its mask (``masks_root / row["mask"]``), its facial area (faces
     with ``row["face_area"]``) and landmarks; find its patches."""
-    rgb = read_working(path, cfg.io.max_pixels, cfg.io.work_long_side)
+    rgb = read_photo(path, cfg)
     cls = _working_mask(rgb, masks_root, row["mask"])
     area = row.get("face_area")
     domain = read_mask(masks_root / area) > 0 if area else np.ones(cls.shape, bool)
@@ -148,7 +150,7 @@ def track_pair(b: Baseline, fu: dict[str, Any], fu_path: Path, masks_root: Path,
     under ``out / "changes"`` and measure the changes and patches. ``given``: an alignment to use instead of
     :func:`.register.align`, made from the follow-up's view (a known transform, when measuring accuracy)."""
     tc = cfg.tracking
-    rgb = read_working(fu_path, cfg.io.max_pixels, cfg.io.work_long_side)
+    rgb = read_photo(fu_path, cfg)
     cls = _working_mask(rgb, masks_root, fu["mask"])
     if given is not None:
         al = given(PhotoView(rgb, cls))
