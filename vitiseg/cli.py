@@ -235,6 +235,12 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--truth", default=None, help="truth folder (default: <out parent>/<out name>_truth)")
     c.add_argument("--background", default="real", choices=["real", "procedural"],
                    help="real skin photos (needs --skin-root) or procedural body parts (no external data)")
+    c.add_argument("--camera-motion", type=float, default=0.0, metavar="S",
+                   help="move the camera between visits (rotation, scale, perspective, shift; 1 = a hand-held "
+                        "re-take) with the true transforms in TRUTH/tracking/ (default 0: the small default jitter)")
+    c.add_argument("--repigmentation", default="threshold", choices=["threshold", "patterns"],
+                   help="patterns: each lesion repigments from its margin, perifollicular islands or both, with the "
+                        "true pattern and change maps in TRUTH/tracking/ (default: threshold)")
     _common(c)
 
 
@@ -247,7 +253,8 @@ def _synth(args: argparse.Namespace) -> int:
                                workers=args.workers, tone_shift=args.tone_shift, progress=not args.no_progress,
                                tone_balance=args.tone_balance, extensive=args.extensive, residual=args.residual)
     return cohort_command(args.out, args.preset, args.seed, args.skin_root, args.patients, args.size, args.truth,
-                          args.background, progress=not args.no_progress)
+                          args.background, progress=not args.no_progress, camera_motion=args.camera_motion,
+                          repigmentation=args.repigmentation)
 
 
 # ---------------------------------------------------------------------------------------------------- train

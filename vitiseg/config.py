@@ -75,6 +75,37 @@ class OutputsConfig(StrictModel):
     jpeg_quality: int = Field(90, ge=10, le=100)
 
 
+class TrackingConfig(StrictModel):
+    """Follow-up tracking (see :mod:`vitiseg.tracking`): each follow-up photo aligned to the patient's baseline photo
+    of the same region and view, its change map, and the baseline's depigmented patches followed visit by visit."""
+
+    enabled: bool = True
+    # alignment (vitiseg.tracking.register)
+    features: Literal["sift", "orb"] = "sift"
+    max_features: int = Field(4000, ge=100)
+    ratio_test: float = Field(0.8, gt=0.0, le=1.0)  # Lowe's ratio test on the two nearest matches
+    ransac_px: float = Field(3.0, gt=0.0)  # MAGSAC threshold at a 1024-px long side (scaled with the photo)
+    refine: Literal["ecc", "none"] = "ecc"
+    ecc_iterations: int = Field(60, ge=1)
+    face_warp: Literal["homography", "piecewise_affine"] = "homography"
+    min_inliers: int = Field(15, ge=4)  # fewer agreeing matches: the features alone are not trusted
+    # a pair below any of these is "not_aligned" and is not compared
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)  # share of the baseline skin the follow-up shows
+    min_skin_overlap: float = Field(0.6, ge=0.0, le=1.0)  # IoU of baseline and warped follow-up skin
+    min_correlation: float = Field(0.4, ge=-1.0, le=1.0)  # ECC correlation of the aligned high-passed photos
+    max_landmark_residual: float = Field(0.25, gt=0.0)  # faces: median landmark residual / eye distance
+    # patches (vitiseg.tracking.patches)
+    min_patch_px: int = Field(50, ge=1)
+    min_patch_skin_pct: float = Field(0.2, ge=0.0, le=100.0)
+    edge_tolerance_px: float = Field(1.0, ge=0.0)  # depths within this of a patch border tie (misalignment)
+    min_island_px: int = Field(4, ge=1)
+    min_repigmented_share: float = Field(0.05, ge=0.0, le=1.0)  # less new skin: pattern "none"
+    min_remaining_share: float = Field(0.05, ge=0.0, le=1.0)  # less left depigmented: pattern "complete"
+    marginal_auc: float = Field(0.90, ge=0.0, le=1.0)  # border_auc >= this: marginal
+    perifollicular_auc: float = Field(0.65, ge=0.0, le=1.0)  # <= this: perifollicular; between: mixed
+    overlay_long_side: int = Field(1024, ge=64)
+
+
 class RunConfig(StrictModel):
     """Resolved configuration of ``vitiseg run``."""
 
@@ -83,6 +114,7 @@ class RunConfig(StrictModel):
     face: FaceConfig = FaceConfig()
     io: IOConfig = IOConfig()
     outputs: OutputsConfig = OutputsConfig()
+    tracking: TrackingConfig = TrackingConfig()
     report: bool = True
 
     def fingerprint(self) -> str:

@@ -99,7 +99,7 @@ def test_output_images_carry_no_metadata(tmp_path: Path) -> None:
     assert run(v, out, cfg, segmenter=KeySegmenter(), progress=False)["counts"]["ok"] == 2
     images = _images_of(out)
     kinds = {name.split("/")[0] if "/" in name else name.split(" img")[0] for name, _ in images}
-    assert kinds == {"masks", "overlays", "report.html"} and len(images) >= 7
+    assert kinds == {"masks", "overlays", "changes", "report.html"} and len(images) >= 9  # changes: follow-up tracking
     for name, data in images:
         with Image.open(io.BytesIO(data)) as im:
             assert set(im.info) <= ALLOWED_INFO, (name, set(im.info) - ALLOWED_INFO)

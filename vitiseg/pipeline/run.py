@@ -211,8 +211,15 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
     write_csv(visits_df, out / "visits.csv")
     write_csv(long_df, out / "longitudinal.csv")
     write_csv(failures, out / "failures.csv")
-    write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df},
-                 out / "vitiseg.sqlite", TABLE_KEYS)  # the report adds its cohort tables
+    tracking: dict[str, Any] = {"tables": {}}
+    if cfg.tracking.enabled:  # follow-ups aligned to the baseline; its failures are rows, never a failed run
+        from ..tracking.step import TRACKING_KEYS, track_run
+
+        tracking = track_run(out, layout, rows, cfg, progress, workers)
+        tracking["keys"] = TRACKING_KEYS
+    write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df,
+                  **tracking["tables"]}, out / "vitiseg.sqlite",
+                 {**TABLE_KEYS, **tracking.get("keys", {})})  # the report adds its cohort tables
     summary = {
         "command": "vitiseg run",
         "visits_dir": str(layout.root),
@@ -246,6 +253,8 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
                                  "first_photo": round(cpu_first, 3) if cpu_first is not None else None},
         "threads": {"photos_per_process": threads.photos, "intra_op": threads.intra_op},
     }
+    if "counts" in tracking:
+        summary["tracking"] = tracking["counts"]
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str))
     if cfg.report:
         fault_point("report")

@@ -4,7 +4,9 @@ Reads ``OUT/visits.csv`` (required), ``OUT/photos.csv``, ``OUT/run.json`` (optio
 
 * ``OUT/report.html``: cohort table per visit (n, lost, partial, median (IQR) F-VASI / T-VASI, median % change, Wilcoxon
   P, F-VASI50/75/90 and T-VASI50 with Wilson 95 % CI), patient-reported outcomes, a cohort figure, per patient a
-  trajectory plot, visit table and baseline-vs-latest overlays per region, and a per-photo quality and error list.
+  trajectory plot, visit table and baseline-vs-latest overlays per region, and a per-photo quality and error list;
+  with ``changes.csv`` / ``patches.csv`` (follow-up tracking) the repigmentation tables and the patients' patches
+  (:mod:`.tracking`).
   Figures (matplotlib, Agg canvas) and overlay thumbnails (JPEG, long side ``thumb_px``) are embedded as base64 data
   URIs (``images="embed"``, default) or overlays are linked relatively (``images="link"``). Inline CSS, no script, no
   network resource (a Content-Security-Policy forbids any), so the page works offline and prints cleanly.
@@ -42,6 +44,7 @@ from .format import data_uri, esc, group_label
 from .model_card import model_box
 from .sections import (cohort_section, conventions_section, patient_section, pro_section, quality_section,
                        region_section, run_meta)
+from .tracking import cohort_tracking_section, load_tracking, patient_tracking_section
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +105,16 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
     fig_src = data_uri(cohort_figure(visits, table), "image/png")
     patients = sorted(visits["patient_id"].unique(), key=natural_key)
     nav_p = " ".join(f"<a href='#patient-{i}'>{esc(p)}</a>" for i, p in enumerate(patients))
+    tracking = load_tracking(out_dir)
     sections = [model_box(run), cohort_section(table, fig_src), arm_section(arms),
                 waterfall_section(visits, table, patient_arms(visits) if arms is not None else pd.Series(dtype=str)),
-                region_section(regions, table.mode), pro_section(table),
+                region_section(regions, table.mode), cohort_tracking_section(tracking, table.mode), pro_section(table),
                 "<section id='patients'><h2>Patients</h2>"
                 f"<p class='note jump'>Jump to: {nav_p}</p>"]
     for i, p in enumerate(tqdm(patients, desc="report", unit="patient", disable=len(patients) < 20 or not progress)):
         sections.append(patient_section(i, p, visits[visits["patient_id"] == p], photos, out_dir,
-                                         table.pro_columns, images, thumb_px))
+                                         table.pro_columns, images, thumb_px,
+                                         patient_tracking_section(p, tracking, photos, out_dir)))
     sections.append("</section>")
     sections.append(quality_section(photos))
     sections.append(files_section(out_dir))
@@ -126,6 +131,7 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
         f"generated {esc(generated)}{meta}</p>"
         "<nav><a href='#cohort'>Cohort table</a>" + ("<a href='#arms'>Treatment arms</a>" if arms else "")
         + "<a href='#waterfall'>Response per patient</a><a href='#regions'>Body regions</a>"
+        "<a href='#tracking'>Repigmentation</a>"
         "<a href='#pro'>Patient-reported outcomes</a>"
         "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a><a href='#files'>Data files</a>"
         "<a href='#conventions'>Conventions</a></nav></header>"

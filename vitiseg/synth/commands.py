@@ -32,9 +32,11 @@ def dataset_command(skin_root: str | Path, out: str | Path, n: int, seed: int, s
 
 
 def cohort_command(out: str | Path, preset: str, seed: int, skin_root: str | Path | None, patients: int | None,
-                   size: int | None, truth: str | Path | None, background: str, progress: bool = True) -> int:
+                   size: int | None, truth: str | Path | None, background: str, progress: bool = True,
+                   camera_motion: float = 0.0, repigmentation: str = "threshold") -> int:
     """Write a synthetic visits folder and its truth; 0, or 2 with one line for a user's mistake."""
     from .trial.render import generate_cohort
+    from .trial.tracking_truth import TrackingOptions
 
     if skin_root is not None and background == "real":
         require_input_dir(skin_root, "skin root (--skin-root)")
@@ -42,7 +44,8 @@ def cohort_command(out: str | Path, preset: str, seed: int, skin_root: str | Pat
         raise UsageError(f"--out {out} is a file; give a folder")
     try:
         summary = generate_cohort(out=out, preset=preset, seed=seed, skin_root=skin_root, patients=patients,
-                                  size=size, truth_dir=truth, background=background, progress=progress)
+                                  size=size, truth_dir=truth, background=background, progress=progress,
+                                  tracking=TrackingOptions(camera_motion, repigmentation))
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2

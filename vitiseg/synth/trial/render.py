@@ -43,6 +43,10 @@ hairline, cheeks to the jawline and tragus, nose; lips, eyelids, eyes, ears, nec
   ``TRUTH/face_area/<patient>/<visit>/face_front.png`` (uint8, 255 = counted facial area), beside
   ``TRUTH/masks/...``; ``f_vasi == 3 * #(mask == 2 & area) / #(mask > 0 & area)`` holds exactly on the saved files.
 
+Tracking truth (``--camera-motion S``, ``--repigmentation patterns``; off by default, and then the output is
+byte-identical to a generator without them): follow-ups are taken with a moved camera and / or lesions repigment in a
+drawn pattern, and ``TRUTH/tracking/`` holds the true transforms, change maps and patterns (:mod:`.tracking_truth`).
+
 With ``--background procedural`` the procedural faces have no FaceMesh landmarks: the facial area is then the whole
 photo (the saved area mask is all 255), ``f_vasi == f_vasi_allskin``, and such folders must be run with
 ``face.area: skin``.
@@ -87,6 +91,7 @@ from .presets import (FACE_LANDMARK_TOL, MAX_FACE_TRIES, MIN_AREA_SKIN_SHARE, PH
                       REAL_STANDIN, REGION_KINDS, REGIONS)
 from .scene import FaceAreaLost, RegionScene, area_counts, render_visit, truev_area
 from .standins import STANDIN_TABLES, StandIn, standin_background, standin_pools
+from .tracking_truth import TrackingOptions, TrackingTruth
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +196,11 @@ def _patient_scenes(plan: dict[str, Any], prng: np.random.Generator, pools: dict
 
 def _render_visit_photos(plan: dict[str, Any], scenes: dict[str, RegionScene], vi: int, vid: str,
                          vrng: np.random.Generator, out: Path, truth: Path, stats: _RenderStats,
-                         bar: tqdm, regions: tuple[str, ...] = REGIONS) -> dict[str, Any]:
-    """Render and write every region photo of one visit; returns the visit's truth row (fractions, pixel counts)."""
+                         bar: tqdm, regions: tuple[str, ...] = REGIONS, tracking: TrackingTruth | None = None,
+                         pi: int = 0) -> dict[str, Any]:
+    """Render and write every region photo of one visit; returns the visit's truth row (fractions, pixel counts).
+
+    ``tracking`` (tracking-truth options on): camera motion and repigmentation patterns, and their truth collected."""
     pid = plan["patient_id"]
     row: dict[str, Any] = {"patient_id": pid, "visit_id": vid, "visit_index": vi}
     for reg in regions:
@@ -202,10 +210,15 @@ def _render_visit_photos(plan: dict[str, Any], scenes: dict[str, RegionScene], v
         ratio = target / base_frac if base_frac > 0 else 1.0
         grow = 0.6 + 1.8 * float(np.clip(1.0 - ratio, 0.0, 1.0))
         truev = reg == "face" and sc.area is not None
-        jpg, cls, farea, meta = render_visit(sc, target, grow, vrng, jitter=vi > 0, truev=truev)
+        cam = tracking.camera(pi, vi, reg, sc.skin.shape) if tracking else None
+        lesions = tracking.lesion_plan(pid, reg) if tracking else None
+        jpg, cls, farea, meta = render_visit(sc, target, grow, vrng, jitter=vi > 0, truev=truev, camera=cam,
+                                             lesions=lesions)
         rel = Path(pid) / vid / f"{PHOTO_NAME[reg]}.jpg"
         atomic_write_bytes(out / rel, jpg)
         write_png(truth / "masks" / pid / vid / f"{PHOTO_NAME[reg]}.png", cls)
+        if tracking:
+            tracking.record(pi, pid, vi, vid, reg, rel.name, cls, cam, meta)
         if reg == "face":
             if farea is None:  # procedural face: no landmarks, the whole photo counts
                 farea = np.ones(cls.shape, bool)
@@ -276,8 +289,12 @@ def _patient_row(pid: str, visits: list[str], base: dict[str, Any], last: dict[s
 
 def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_root: str | Path | None = None,
                     patients: int | None = None, size: int | None = None, truth_dir: str | Path | None = None,
-                    background: str = "real", progress: bool = True) -> dict[str, Any]:
-    """Write the visits folder ``out`` and its truth folder; returns the summary (also written as summary.json)."""
+                    background: str = "real", progress: bool = True,
+                    tracking: TrackingOptions | None = None) -> dict[str, Any]:
+    """Write the visits folder ``out`` and its truth folder; returns the summary (also written as summary.json).
+
+    ``tracking``: camera motion between visits and repigmentation patterns, with their truth in ``TRUTH/tracking/``
+    (:mod:`.tracking_truth`); None or options that are off leave the output byte-identical."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     pr = PRESETS[preset]
@@ -301,6 +318,7 @@ def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_
     stats = _RenderStats()
     bar = tqdm(total=len(plans) * len(visits) * len(regions), desc="synth cohort", unit="photo", disable=not progress)
     no_face: set[str] = set()  # face backgrounds on which FaceMesh finds no usable facial area
+    tt = TrackingTruth(tracking, seed, truth) if tracking is not None and tracking.enabled else None
     for pi, plan in enumerate(plans):
         pid = plan["patient_id"]
         n_rows = (len(truth_rows), len(visit_rows), stats.snapshot())
@@ -312,7 +330,7 @@ def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_
                 dlqi0 = int(np.clip(round(2 + 2.5 * plan["f"][0] + prng.normal(3, 2)), 0, 30))
                 for vi, vid in enumerate(visits):
                     vrng = np.random.default_rng([seed, 3, pi, vi])
-                    row = _render_visit_photos(plan, scenes, vi, vid, vrng, out, truth, stats, bar, regions)
+                    row = _render_visit_photos(plan, scenes, vi, vid, vrng, out, truth, stats, bar, regions, tt, pi)
                     row["f_vasi"] = hu["face"] * row["frac_face"]
                     row["t_vasi"] = sum(hu[r] * row[f"frac_{r}"] for r in regions)
                     row["f_vasi_allskin"] = hu["face"] * row["frac_face_allskin"]
@@ -330,6 +348,8 @@ def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_
             except FaceAreaLost as exc:  # lesions/camera hid the face: another face background for this patient
                 log.info("%s: %s; drawing another face background", pid, exc)
                 no_face.add(exc.bg_id)
+                if tt is not None:
+                    tt.forget_patient(pid)
                 del truth_rows[n_rows[0]:], visit_rows[n_rows[1]:]
                 stats.restore(n_rows[2])
                 bar.n = pi * len(visits) * len(regions)
@@ -339,8 +359,12 @@ def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_
         else:
             raise ValueError(f"{pid}: no face background keeps a detectable facial area after rendering")
     bar.close()
-    return _write_truth(out, truth, pr, seed, size, background, plans, visits, visit_rows, truth_rows, patient_rows,
-                        stats, no_face, standins)
+    summary = _write_truth(out, truth, pr, seed, size, background, plans, visits, visit_rows, truth_rows,
+                           patient_rows, stats, no_face, standins)
+    if tt is not None:
+        summary["tracking"] = tt.write()
+        atomic_write_text(truth / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
 
 
 def _write_truth(out: Path, truth: Path, pr: Any, seed: int, size: int, background: str, plans: list[dict[str, Any]],
