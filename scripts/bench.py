@@ -1,18 +1,24 @@
 #!/usr/bin/env python
-"""Throughput benchmark of ``vitiseg run`` on full-size photos (not a test; prints a table).
+"""Throughput benchmark of ``vitiseg run`` on full-size photos (not a test; prints tables).
 
 Generates N photos of 4000 x 3000 px (12 MP JPEG, quality 92) in a visits folder -- skin-toned body parts with
-depigmented patches and camera noise, so that JPEG sizes are realistic -- then measures, in this run:
+depigmented patches and camera noise, so that JPEG sizes are realistic -- then measures, in the same invocation:
 
-- a pure JPEG-decode loop over the same files (cv2.imread, full resolution) as the reference,
-- ``vitiseg run`` end to end (in a subprocess, so its peak memory is measured alone): photos/s, seconds per stage
-  from run.json, peak resident memory (max RSS of the run process and its workers).
+- a pure JPEG-decode loop over the same files (``cv2.imread``, full resolution): the reference;
+- ``vitiseg run`` end to end in a subprocess (so its memory is measured alone), once per ``--backend`` and
+  ``--workers`` value: start-up (launch to model loaded), time to the first photo (both also as the run process's
+  CPU seconds, which a busy machine does not stretch), steady-state photos/s (first to last photo), end-to-end
+  photos/s, the steady state's time per photo against the decode loop's, CPU seconds per photo, peak resident memory
+  (run process and its largest worker), and each stage's wall and CPU time per photo (from ``run.json``: wall times
+  of photos measured at once overlap, so they add up to more than the elapsed time);
+- the machine's load average (``os.getloadavg``) before and after each measurement: figures taken on a loaded
+  machine are not speeds.
 
-Usage::
+One command, rerunnable (the photos are kept in ``--keep`` and reused)::
 
-    python scripts/bench.py --n 100 [--n 1000] [--workers 1 2] [--model default|classical] [--keep DIR]
+    python scripts/bench.py --n 100 1000 --keep /tmp/vitiseg-bench [--backend onnx torch] [--workers 1 2]
 
-Memory should be flat from 100 to 1,000 photos (streaming); pass several --n values to check.
+Memory should be flat from 100 to 1,000 photos (streaming); pass both values to check.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,6 +38,7 @@ import cv2
 import numpy as np
 
 REGIONS = ["face_front", "neck", "hands", "upper_limbs", "trunk", "lower_limbs", "feet"]
+STAGES = ["hash", "decode", "normalise", "segment", "face", "score", "write"]
 
 
 def make_photo(rng: np.random.Generator, h: int = 3000, w: int = 4000) -> np.ndarray:
@@ -67,27 +75,72 @@ def make_visits(root: Path, n: int, seed: int = 0) -> list[Path]:
     return files
 
 
-def decode_loop(files: list[Path]) -> float:
-    t = time.perf_counter()
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def decode_loop(files: list[Path]) -> tuple[float, float]:
+    """Wall and CPU seconds of decoding every file at full resolution, one after the other."""
+    t, c = time.perf_counter(), time.process_time()
     for f in files:
         if cv2.imread(str(f), cv2.IMREAD_COLOR) is None:
             raise RuntimeError(f"decode failed: {f}")
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
-def run_vitiseg(visits: Path, out: Path, model: str, workers: int, face_area: str) -> tuple[float, float, dict]:
-    """Run ``vitiseg run`` in a subprocess; wall time includes start-up (imports, model load)."""
-    cmd = [sys.executable, "-m", "vitiseg.cli", "run", str(visits), "--out", str(out), "--model", model,
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_vitiseg(visits: Path, out: Path, model: str, backend: str, workers: int, face_area: str
+                ) -> tuple[float, float, dict]:
+    """Run ``vitiseg run`` in a subprocess: its wall time from launch (imports and model load included), its CPU
+    seconds (with its workers), and its run.json."""
+    cmd = [sys.executable, "-m", "vitiseg", "run", str(visits), "--out", str(out), "--model", model,
            "--workers", str(workers), "--no-report", "--no-progress", "--face-area", face_area]
-    t = time.perf_counter()
+    if backend != "default":
+        cmd += ["--backend", backend]
+    cpu0, t = children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"vitiseg run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    summary = json.loads((out / "run.json").read_text())
-    # measured inside the run (getrusage of the run process and of its largest worker)
-    peak = summary["peak_rss_mb"]
-    return wall, max(peak["main"], peak["largest_child"]), summary
+    return wall, children_cpu() - cpu0, json.loads((out / "run.json").read_text())
+
+
+def measure(visits: Path, out: Path, n: int, dec: tuple[float, float], a: argparse.Namespace, backend: str,
+            workers: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    load_before = load()
+    wall, cpu, s = run_vitiseg(visits, out, a.model, backend, workers, a.face_area)
+    tl = s["timeline_seconds"]
+    launch_to_run = wall - s["seconds"]  # interpreter start and imports, before run() starts its clock
+    steady = (tl["last_photo"] - tl["first_photo"]) / max(1, n - 1)
+    peak = s["peak_rss_mb"]
+    row = {
+        "n": n, "backend": s["model"].get("backend", s["model"].get("kind")), "workers": workers,
+        "startup_s": launch_to_run + tl["model_loaded"], "first_photo_s": launch_to_run + tl["first_photo"],
+        "startup_cpu_s": s["timeline_cpu_seconds"]["model_loaded"],
+        "first_photo_cpu_s": s["timeline_cpu_seconds"]["first_photo"],
+        "steady_photos_s": 1 / steady, "e2e_photos_s": n / wall, "wall_s": wall,
+        "decode_ms": 1000 * dec[0] / n, "steady_over_decode": steady / (dec[0] / n), "cpu_ms_per_photo": 1000 * cpu / n,
+        "peak_rss_mb": max(peak["main"], peak["largest_child"]), "failed": s["counts"]["failed"],
+        "threads": s.get("threads"), "load_before": load_before, "load_after": load(),
+    }
+    for k in STAGES:
+        row[f"{k}_wall_ms"] = 1000 * s["stage_seconds"].get(k, 0.0) / n
+        row[f"{k}_cpu_ms"] = 1000 * s["stage_cpu_seconds"].get(k, 0.0) / n
+    return row
+
+
+def table(rows: list[dict], cols: list[str]) -> str:
+    def cell(v) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -97,9 +150,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[100])
     ap.add_argument("--workers", type=int, nargs="+", default=[1])
+    ap.add_argument("--backend", nargs="+", default=["default"], help="default | onnx | torch (several: compared)")
     ap.add_argument("--model", default="default")
     ap.add_argument("--face-area", default="skin", help="generated photos hold no real face: skin (default)")
-    ap.add_argument("--keep", type=Path, help="keep generated photos and outputs here")
+    ap.add_argument("--keep", type=Path, help="keep generated photos and outputs here (reused by the next call)")
     a = ap.parse_args()
     base = a.keep or Path(tempfile.mkdtemp(prefix="vitiseg-bench-"))
     rows = []
@@ -112,30 +166,25 @@ def main() -> int:
                 subprocess.run([sys.executable, __file__, "--generate", str(visits), str(n)], check=True)
             files = sorted(visits.rglob("*.jpg"))
             dec = decode_loop(files)
-            for w in a.workers:
-                out = base / f"out_{n}_w{w}"
-                shutil.rmtree(out, ignore_errors=True)
-                wall, peak_mb, s = run_vitiseg(visits, out, a.model, w, a.face_area)
-                st = s.get("stage_seconds", {})
-                rows.append({
-                    "n": n, "workers": w, "model": s["model"].get("name"), "photos_s": n / wall,
-                    "wall_s": wall, "decode_loop_s": dec, "ratio_to_decode": wall / dec,
-                    "peak_rss_mb": peak_mb, "startup_s": s["seconds"] and wall - s["seconds"], "failed": s["counts"]["failed"],
-                    **{f"{k}_ms": 1000 * v / max(1, n) for k, v in st.items()},
-                })
-                print(json.dumps(rows[-1]), flush=True)
+            print(f"decode loop: {n} files, {dec[0]:.2f} s wall, {dec[1]:.2f} s CPU (load {load()})", flush=True)
+            for backend in a.backend:
+                for w in a.workers:
+                    rows.append(measure(visits, base / f"out_{n}_{backend}_w{w}", n, dec, a, backend, w))
+                    print(json.dumps(rows[-1]), flush=True)
     finally:
         if a.keep is None:
             shutil.rmtree(base, ignore_errors=True)
-    cols = ["n", "workers", "model", "photos_s", "wall_s", "startup_s", "decode_loop_s", "ratio_to_decode", "peak_rss_mb",
-            "hash_ms", "decode_ms", "normalise_ms", "segment_ms", "face_ms", "score_ms", "write_ms", "failed"]
     print()
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(f"{r.get(c, ''):.3g}" if isinstance(r.get(c), float) else str(r.get(c, ""))
-                                  for c in cols) + " |")
-    print(f"\n(per-stage ms are per photo, summed over workers; CPU: {os.cpu_count()} cores)")
+    print(table(rows, ["n", "backend", "workers", "startup_s", "startup_cpu_s", "first_photo_s", "first_photo_cpu_s",
+                       "steady_photos_s", "e2e_photos_s",
+                       "decode_ms", "steady_over_decode", "cpu_ms_per_photo", "peak_rss_mb", "failed",
+                       "load_before", "load_after"]))
+    print()
+    stage_rows = [{"n": r["n"], "backend": r["backend"], "workers": r["workers"], "time": kind,
+                   **{k: r[f"{k}_{kind}_ms"] for k in STAGES}} for r in rows for kind in ("cpu", "wall")]
+    print(table(stage_rows, ["n", "backend", "workers", "time", *STAGES]))
+    print(f"\n(stage times are ms per photo, summed over photos measured at once and over workers; "
+          f"{os.cpu_count()} cores; load averages 1/5/15 min)")
     return 0
 
 

@@ -13,7 +13,7 @@ markdown table for the card) and prints the table. With ``--card README.md`` the
 ``<!-- metrics:start -->`` and ``<!-- metrics:end -->`` in that file, and with ``--train-run RUN`` (repeatable) a
 table of the training runs (epochs, steps, wall clock) updates the ``training`` block (rows of other runs are kept).
 
-    .venv/bin/python scripts/evaluate_model_card.py --model models/vitiseg-unet-mnv2 --model classical \\
+    .venv/bin/python scripts/evaluate_model_card.py --model vitiseg/models/vitiseg-unet-mnv2 --model classical \\
         --run runs/train/vitiseg-unet-mnv2-stage2 --synth data_cache/synth_v3 --out runs/eval/card
 """
 
@@ -65,7 +65,7 @@ def _parse(v: str) -> Any:
             return v
 
 
-REUSE_KEYS = ("sha256", "input_long_side", "depigmented_threshold", "depigmented_threshold_low", "flip_average", "flip_average_up_down", "refinement")
+REUSE_KEYS = ("sha256", "backend", "input_long_side", "depigmented_threshold", "depigmented_threshold_low", "flip_average", "flip_average_up_down", "refinement")
 
 
 def same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -4,10 +4,12 @@
     python scripts/make_example.py examples/visits [--skin-root ../shared/data/skin] [--seed 0]
 
 With the research skin sets present (default ``../shared/data/skin`` beside the repository) the example is a small
-synthetic cohort on real skin photographs (``vitiseg synth cohort --preset small``): 3 patients, baseline and
-week 12, all seven regions, face photos on real faces so that the TRuE-V facial area is found. Without them it
-falls back to procedural body parts and writes ``examples/visits.yaml`` next to it, a config with
-``face.area: skin`` (procedural faces have no landmarks). The true scores go to ``<out>_truth/``.
+synthetic cohort on real skin photographs (``vitiseg synth cohort --preset example``): 3 patients, baseline and
+week 12, each region on a photo that shows it (face, neck, hands, forearm, trunk; no real photo of legs or feet
+exists, so T-VASI is partial; see ``vitiseg.synth.trial.standins``), face photos on real faces so that the TRuE-V
+facial area is found. Without them it falls back to procedural body parts (all seven regions) and writes
+``examples/visits.yaml`` next to it, a config with ``face.area: skin`` (procedural faces have no landmarks). The true
+scores go to ``<out>_truth/``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 
 from vitiseg.cli import main as vitiseg_main
+from vitiseg.console import setup_console_logging
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,11 +32,11 @@ def main() -> int:
     ap.add_argument("--skin-root", type=Path, default=REPO.parent / "shared" / "data" / "skin")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    setup_console_logging()
     if a.out.exists():
         shutil.rmtree(a.out)
     real = (a.skin_root / "fasseg_face_skin").is_dir()
-    args = ["synth", "cohort", "--out", str(a.out), "--preset", "small", "--seed", str(a.seed)]
+    args = ["synth", "cohort", "--out", str(a.out), "--preset", "example", "--seed", str(a.seed)]
     if real:
         args += ["--skin-root", str(a.skin_root)]
     else:

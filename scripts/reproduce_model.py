@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Reproduce the shipped model ``models/vitiseg-unet-mnv2`` with one command: every stage of its recipe in order.
+"""Reproduce the shipped model ``vitiseg/models/vitiseg-unet-mnv2`` with one command: every stage of its recipe in order.
 
 Renders the synthetic sets, runs the seven training stages (each starts from the previous stage's weights), averages
 the weights of stage 6's last and stage 7's best and last epochs (``scripts/average_models.py``), copies that
-artifact into ``--install`` (default: nowhere; pass ``models/vitiseg-unet-mnv2`` to replace the shipped one) and
+artifact into ``--install`` (default: nowhere; pass ``vitiseg/models/vitiseg-unet-mnv2`` to replace the shipped one) and
 measures the model card's numbers. Finished steps are skipped on a re-run (the synthetic sets and the training runs are
 resumable), so an interrupted reproduction continues where it stopped.
 
@@ -11,7 +11,7 @@ Stages 1-2 and 6-7 of the shipped model ran on a 2-core CPU, stages 3-5 on one H
 budget, so other hardware reproduces the recipe, not the exact weights (see the model card). ``--dry-run`` prints the
 commands only.
 
-    python scripts/reproduce_model.py --skin-root ../shared/data/skin [--workers 16] [--install models/vitiseg-unet-mnv2]
+    python scripts/reproduce_model.py --skin-root ../shared/data/skin [--workers 16] [--install vitiseg/models/vitiseg-unet-mnv2]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ TEST_SYNTH = SYNTH_V3  # the model card's synthetic test split
 
 def commands(skin_root: str, workers: int, install: str | None) -> list[list[str]]:
     """The reproduction as argument lists, in order (run from the repository root)."""
-    exe = [sys.executable, "-m", "vitiseg.cli"]
+    exe = [sys.executable, "-m", "vitiseg"]
     cmds: list[list[str]] = []
     done: set[Synth] = set()
     for st in STAGES:
@@ -86,6 +86,7 @@ def commands(skin_root: str, workers: int, install: str | None) -> list[list[str
         artifact = AVERAGE_OUT
     if install:
         cmds.append(["cp", f"{artifact}/config.json", f"{artifact}/model.safetensors", install])
+        cmds.append(exe + ["model", "export", install])  # the ONNX file the base install runs
     model = install or artifact
     cmds.append([sys.executable, "scripts/evaluate_model_card.py", "--model", model, "--model", "classical", "--run",
                  final, "--synth", TEST_SYNTH.out, "--out", "runs/eval/card", "--quiet"]
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skin-root", default="../shared/data/skin", help="folder with the real skin sets")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                     help="processes rendering the synthetic sets")
-    ap.add_argument("--install", help="copy the final artifact here and update its model card (e.g. models/vitiseg-unet-mnv2)")
+    ap.add_argument("--install", help="copy the final artifact here and update its model card (e.g. vitiseg/models/vitiseg-unet-mnv2)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands only")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,7 +3,7 @@
 
 For every ``--stride``-th image of the chosen splits of a synthetic dataset (``vitiseg synth dataset``; exact class
 masks), the photo is segmented as in ``vitiseg run`` (:func:`vitiseg.segmentation.base.segment_photo`, which reports
-the ambiguous pixels of :meth:`vitiseg.segmentation.unet.UNetSegmenter.predict_with_ambiguity`). Per photo:
+the ambiguous pixels of :meth:`vitiseg.segmentation.decode.NetworkSegmenter.predict_with_ambiguity`). Per photo:
 
 - ``fraction error`` = |measured - true| depigmented fraction (percentage points), both = depigmented / skin pixels
   (measured: of the predicted skin; true: of the ground-truth skin);
@@ -13,7 +13,7 @@ Prints, per split, a markdown table of the error by ``uncertain_share`` bin (n, 
 error > 10 pp) and the Spearman correlation of share and error. The model card's uncertainty figures come from this
 script.
 
-    .venv/bin/python scripts/uncertainty_calibration.py --model models/vitiseg-unet-mnv2 --synth data_cache/synth_v3
+    .venv/bin/python scripts/uncertainty_calibration.py --model vitiseg/models/vitiseg-unet-mnv2 --synth data_cache/synth_v3
 """
 
 from __future__ import annotations

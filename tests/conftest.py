@@ -1,8 +1,13 @@
 """Shared fixtures (helpers and constants are in ``helpers.py``): the generated visits folder and a procedural
-training dataset. Tests run offline and single-threaded."""
+training dataset. Tests run offline and single-threaded.
+
+Tests that need PyTorch (``vitiseg[train]``) carry the ``torch`` marker and are skipped where it is not installed;
+a module that imports torch at its top calls ``pytest.importorskip("torch")`` first. CI runs the rest in an
+environment without torch and the ``torch`` tests in one with it (``.ci/run``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,6 +19,18 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 from helpers import write_visits  # noqa: E402
+
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if HAS_TORCH:
+        return
+    skip = pytest.mark.skip(reason="needs PyTorch: pip install 'vitiseg[train]'")
+    for item in items:
+        if item.get_closest_marker("torch") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True, scope="session")

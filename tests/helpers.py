@@ -2,6 +2,7 @@
 
 - Colour-keyed photos with exact class masks (:func:`key_photo`) and the :class:`KeySegmenter` test double.
 - The design of the generated visits folder (:data:`VISITS_DESIGN`, written by :func:`write_visits`).
+- A visits folder whose follow-ups were taken with a moved camera (:func:`write_tracking_visits`).
 - Tiny random-weight U-Net model folders (:func:`tiny_network`, :func:`save_tiny_unet`) and a tiny training config.
 - The synthetic 10-patient cohort worked out by hand (:func:`make_visits`) and the closed-form Wilson interval.
 - Paths: the repository, ``../shared/data``; loading a script of ``scripts/`` as a module.
@@ -91,6 +92,111 @@ def write_visits(root: Path) -> Path:
             save(root / pid / vid / f"{region}.png", rgb)
     (root / "visits.csv").write_text(VISITS_CSV)
     return root
+
+
+# ------------------------------------------------------------------------------ follow-ups with camera motion
+
+TRACK_N = 256
+_YY, _XX = np.mgrid[0:TRACK_N, 0:TRACK_N]
+TRACK_SKIN = ((_YY - 128) / 110.0) ** 2 + ((_XX - 128) / 90.0) ** 2 < 1
+TRACK_A, TRACK_B = (110, 115), (185, 140)  # centres of the two baseline patches (y, x)
+_FOLLICLES = [(185, 140), (175, 128), (195, 150), (178, 152)]
+
+
+def disc(c: tuple[int, int], r: float) -> np.ndarray:
+    """(TRACK_N, TRACK_N) bool disc of radius ``r`` around ``c`` (y, x)."""
+    return (_YY - c[0]) ** 2 + (_XX - c[1]) ** 2 <= r * r
+
+
+# The scene (baseline frame) at each visit: patch A shrinks from its border, patch B gets follicular islands at v3.
+TRACK_DEPIGMENTED = {"v1": disc(TRACK_A, 40) | disc(TRACK_B, 26),
+                     "v2": disc(TRACK_A, 30) | disc(TRACK_B, 26),
+                     "v3": disc(TRACK_A, 20) | (disc(TRACK_B, 26) & ~np.any([disc(c, 6) for c in _FOLLICLES], 0))}
+
+
+def track_photo(depig: np.ndarray, H: np.ndarray | None) -> np.ndarray:
+    """A key-coloured photo of the tracking scene with skin texture (:class:`KeySegmenter` stays exact), seen
+    through the homography ``H`` (None: the baseline camera)."""
+    import cv2
+
+    from vitiseg.synth.shapes import smooth_noise
+
+    cls = np.where(TRACK_SKIN, np.where(depig & TRACK_SKIN, 2, 1), 0)
+    rgb = np.array([BG, SKIN, DEPIG], np.float32)[cls]
+    rng = np.random.default_rng(100)  # the texture belongs to the scene: the same at every visit
+    tex = 9 * smooth_noise((TRACK_N, TRACK_N), 5, rng) + 5 * smooth_noise((TRACK_N, TRACK_N), 2, rng)
+    rgb = np.clip(rgb + tex[..., None], 0, 255).astype(np.uint8)
+    if H is not None:
+        rgb = cv2.warpPerspective(rgb, H, (TRACK_N, TRACK_N), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT_101)
+    return rgb
+
+
+def write_tracking_visits(root: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """Visits folder for follow-up tracking; returns it and the camera motion of each follow-up visit.
+
+    P01 hands at v1-v3 (v2, v3 with a moved camera; see :data:`TRACK_DEPIGMENTED`), P01 trunk only at v2 (no
+    baseline), P02 hands at v1 and, at v2, a photo of another body part (cannot be aligned).
+    """
+    from vitiseg.synth.trial.motion import sample_camera_motion
+
+    motions = {v: sample_camera_motion(TRACK_N, TRACK_N, np.random.default_rng(i), 0.7)
+               for i, v in enumerate(("v2", "v3"))}
+    for v, dep in TRACK_DEPIGMENTED.items():
+        save(root / "P01" / v / "hands.png", track_photo(dep, motions.get(v)))
+    save(root / "P01" / "v2" / "trunk.png", track_photo(TRACK_DEPIGMENTED["v1"], None))
+    save(root / "P02" / "v1" / "hands.png", track_photo(TRACK_DEPIGMENTED["v1"], None))
+    other = np.zeros((TRACK_N, TRACK_N, 3), np.uint8)
+    other[:] = BG
+    other[20:80, 150:240] = SKIN
+    save(root / "P02" / "v2" / "hands.png", other)
+    return root, motions
+
+
+def sample_photos(n: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """``n`` realistic photos of different sizes (real skin and vitiligo photos of ../shared/data, synthetic lesions;
+    procedural ones only without the data): :func:`vitiseg.evaluation.backend_agreement.agreement_photos`."""
+    from vitiseg.evaluation.backend_agreement import agreement_photos
+
+    return agreement_photos(SHARED_DATA if SHARED_DATA.is_dir() else None, n, seed)
+
+
+# ------------------------------------------------------------------------------------ synthetic datasets
+
+
+def fake_skin_root(root: Path) -> Path:
+    """Two fake skin sets of procedural 96-px backgrounds (JPEG photos, 0/255 PNG masks, ``splits.json``):
+    ``fake_faces`` (train 6, val 3) and ``fake_hands`` (one group of 5, split by hash)."""
+    import json
+
+    from vitiseg.io.images import write_jpeg, write_png
+    from vitiseg.synth import backgrounds as bgm
+
+    rng = np.random.default_rng(0)
+    layouts = {"fake_faces": ({"train": 6, "val": 3}, "face"), "fake_hands": ({"group_a": 5}, "hand")}
+    for set_name, (keys, part) in layouts.items():
+        d = root / set_name
+        splits = {}
+        k = 0
+        for key, n in keys.items():
+            splits[key] = []
+            for _ in range(n):
+                rgb, skin = bgm.procedural_background(part, 96, rng)
+                bid = f"{set_name}_{k:03d}"
+                write_jpeg(d / "images" / f"{bid}.jpg", rgb, 95)
+                write_png(d / "masks" / f"{bid}.png", skin.astype(np.uint8) * 255)
+                splits[key].append(bid)
+                k += 1
+        (d / "splits.json").write_text(json.dumps(splits))
+    return root
+
+
+def synth_dataset(skin_root: Path, out: Path, n: int, *extra: str) -> int:
+    """``vitiseg synth dataset`` of ``n`` 64-px samples, seed 3, on :func:`fake_skin_root`; returns the exit code."""
+    from vitiseg.cli import main as vitiseg_main
+
+    return vitiseg_main(["synth", "dataset", "--skin-root", str(skin_root), "--out", str(out), "--n", str(n),
+                         "--seed", "3", "--size", "64", "--sets", "fake_faces,fake_hands", *extra])
 
 
 # ------------------------------------------------------------------------------------------- tiny U-Nets

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from vitiseg.cli import COMMANDS, build_parser, main as cli_main, overrides_from_args
+from vitiseg.cli import COMMANDS, build_parser, overrides_from_args
+from vitiseg.cli import main as cli_main
 
 
 def test_flags_become_config_overrides() -> None:
     p = build_parser()
     args = p.parse_args(["run", "v", "--out", "o", "--model", "classical", "--device", "cpu", "--face-area", "skin",
-                         "--normalise", "grey_world", "--no-report"])
-    assert overrides_from_args(args) == {"segmentation": {"model": "classical", "device": "cpu"},
+                         "--normalise", "grey_world", "--no-report", "--backend", "torch"])
+    assert overrides_from_args(args) == {"segmentation": {"model": "classical", "device": "cpu", "backend": "torch"},
                                          "face": {"area": "skin"}, "normalise": {"method": "grey_world"},
                                          "report": False}
     assert overrides_from_args(p.parse_args(["run", "v", "--out", "o"])) == {}  # no flag, no override
@@ -29,7 +32,30 @@ def test_flags_become_config_overrides() -> None:
 def test_python_dash_m_lists_every_command() -> None:
     r = subprocess.run([sys.executable, "-m", "vitiseg", "--help"], capture_output=True, text=True, check=True)
     assert all(f"    {name} " in r.stdout for name in COMMANDS), r.stdout
-    assert set(COMMANDS) == {"run", "segment", "report", "synth", "train", "evaluate"}
+    assert set(COMMANDS) == {"run", "segment", "report", "config", "synth", "train", "evaluate", "model"}
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture) -> None:
+    import vitiseg
+
+    assert vitiseg.__version__ == metadata.version("vitiseg") != "0+unknown"
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"vitiseg {vitiseg.__version__}\n"
+    r = subprocess.run([sys.executable, "-m", "vitiseg", "--version"], capture_output=True, text=True, check=True)
+    assert r.stdout == f"vitiseg {vitiseg.__version__}\n"
+
+
+def test_a_missing_model_is_one_line_and_exit_2(visits_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "VITISEG_MODEL_DIR": str(tmp_path / "no-model")}
+    for cmd in (["run", str(visits_dir), "--out", str(tmp_path / "o"), "--no-progress"],
+                ["segment", str(visits_dir / "P01" / "v1"), "--out", str(tmp_path / "s")]):
+        r = subprocess.run([sys.executable, "-m", "vitiseg", *cmd], capture_output=True, text=True, env=env)
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert len(lines) == 1 and lines[0].startswith("ERROR: "), r.stderr
+        assert "the shipped model not found" in lines[0] and "--model classical" in lines[0]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "s").exists()  # no half-made output folder
 
 
 def test_run_exit_codes(visits_dir: Path, tmp_path: Path) -> None:

@@ -103,7 +103,12 @@ def _pydantic_models() -> list[type[BaseModel]]:
     for info in pkgutil.walk_packages(vitiseg.__path__, "vitiseg."):
         if info.name == "vitiseg.__main__":
             continue
-        mod = import_module(info.name)
+        try:
+            mod = import_module(info.name)
+        except ModuleNotFoundError as exc:  # a module of vitiseg[train]: checked where PyTorch is installed
+            if exc.name in ("torch", "kornia", "safetensors", "segmentation_models_pytorch"):
+                continue
+            raise
         for _, obj in inspect.getmembers(mod, inspect.isclass):
             if issubclass(obj, BaseModel) and obj.__module__.startswith("vitiseg.") and obj is not StrictModel:
                 found[f"{obj.__module__}.{obj.__qualname__}"] = obj

@@ -3,18 +3,22 @@
 - no import cycle between vitiseg modules, of any length (imports inside functions count);
 - no private name (``_x``) of a vitiseg module used from another module, in vitiseg/ or scripts/;
 - every vitiseg name a script imports exists (a script is not left behind by a change of the package);
-- no ``sys.path`` manipulation in scripts/: they run against the installed package.
+- no ``sys.path`` manipulation in scripts/: they run against the installed package;
+- the inference path (everything but training, the PyTorch backend and the ONNX export) needs no training package.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, sample_photos, save
 
 PACKAGE = REPO / "vitiseg"
 SCRIPTS = sorted((REPO / "scripts").glob("*.py"))
@@ -132,7 +136,20 @@ def test_no_private_name_is_used_outside_its_module() -> None:
     assert found == []
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+TORCH_MODULES = ("torch", "vitiseg.training.trainer", "vitiseg.training.batches", "vitiseg.training.loss",
+                 "vitiseg.training.device_batches", "vitiseg.segmentation.unet")
+
+
+def _needs_torch(script: Path) -> bool:
+    """A script whose top-level imports need PyTorch (checked where vitiseg[train] is installed)."""
+    body = ast.parse(script.read_text(encoding="utf-8")).body
+    names = [a.name for n in body if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in body if isinstance(n, ast.ImportFrom)]
+    return any(m == t or m.startswith(t + ".") for m in names for t in TORCH_MODULES)
+
+
+@pytest.mark.parametrize("script", [pytest.param(s, marks=pytest.mark.torch) if _needs_torch(s) else s
+                                    for s in SCRIPTS], ids=lambda p: p.name)
 def test_scripts_import_existing_public_names_without_path_tricks(script: Path) -> None:
     text = script.read_text(encoding="utf-8")
     assert "sys.path" not in text, f"{script.name} changes sys.path; scripts run against the installed package"
@@ -143,3 +160,39 @@ def test_scripts_import_existing_public_names_without_path_tricks(script: Path) 
         if name is not None:
             assert hasattr(mod, name) or f"{target}.{name}" in MODULES, (
                 f"{script.name}:{node.lineno}: {target} has no {name}")
+
+
+TRAINING_ONLY = ("vitiseg.training", "vitiseg.segmentation.unet", "vitiseg.segmentation.export")
+TRAINING_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "kornia", "safetensors", "onnx",
+                     "onnxscript")
+NO_TRAINING_PACKAGES = f"""
+import importlib, importlib.abc, sys
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {TRAINING_PACKAGES!r}:
+            raise ImportError(f"{{name}} is a training dependency (vitiseg[train])")
+sys.meta_path.insert(0, Refuse())
+"""
+
+
+def test_the_inference_path_imports_and_runs_without_training_packages(tmp_path: Path) -> None:
+    """Every module but training, the PyTorch backend and the export imports with torch & co. refused, and
+    `vitiseg run` measures photos with the shipped U-Net (ONNX Runtime) in that interpreter."""
+    inference = [m for m in MODULES if not m.startswith(TRAINING_ONLY) and m != "vitiseg.__main__"]
+    assert "vitiseg.pipeline.run" in inference and "vitiseg.segmentation.onnx_runtime" in inference
+    visits = tmp_path / "visits"
+    for (name, rgb), region in zip(sample_photos(2, seed=4), ("hands", "trunk")):
+        save(visits / "P01" / "baseline" / f"{region}.png", rgb)
+    code = NO_TRAINING_PACKAGES + f"""
+for m in {inference!r}:
+    importlib.import_module(m)
+from vitiseg.cli import main
+rc = main(["run", {str(visits)!r}, "--out", {str(tmp_path / "out")!r}, "--no-progress", "--no-report",
+           "--face-area", "skin"])
+assert not [m for m in sys.modules if m.split(".")[0] in {TRAINING_PACKAGES!r}]
+sys.exit(rc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["model"]["backend"] == "onnx" and summary["counts"]["ok"] == 2

@@ -16,6 +16,10 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 import torch
 
 from vitiseg.cli import main as cli_main

@@ -44,10 +44,13 @@ class ClassicalConfig(StrictModel):
 
 
 class SegmentationConfig(StrictModel):
-    """Which segmenter labels pixels, and where it runs."""
+    """Which segmenter labels pixels, and where it runs. ``backend`` runs a U-Net on ONNX Runtime (``onnx``, its
+    ``model.onnx``) or PyTorch (``torch``, ``vitiseg[train]``); ``auto``: ONNX Runtime when the model has an ONNX
+    file. Device and backend are not in the configuration fingerprint: the segmenter's identity records the backend."""
 
     model: str = "default"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "onnx", "torch"] = "auto"
     classical: ClassicalConfig = ClassicalConfig()
 
 
@@ -109,6 +112,37 @@ class CalibrationConfig(StrictModel):
     consistency: ConsistencyConfig = ConsistencyConfig()
 
 
+class TrackingConfig(StrictModel):
+    """Follow-up tracking (see :mod:`vitiseg.tracking`): each follow-up photo aligned to the patient's baseline photo
+    of the same region and view, its change map, and the baseline's depigmented patches followed visit by visit."""
+
+    enabled: bool = True
+    # alignment (vitiseg.tracking.register)
+    features: Literal["sift", "orb"] = "sift"
+    max_features: int = Field(4000, ge=100)
+    ratio_test: float = Field(0.8, gt=0.0, le=1.0)  # Lowe's ratio test on the two nearest matches
+    ransac_px: float = Field(3.0, gt=0.0)  # MAGSAC threshold at a 1024-px long side (scaled with the photo)
+    refine: Literal["ecc", "none"] = "ecc"
+    ecc_iterations: int = Field(60, ge=1)
+    face_warp: Literal["homography", "piecewise_affine"] = "homography"
+    min_inliers: int = Field(15, ge=4)  # fewer agreeing matches: the features alone are not trusted
+    # a pair below any of these is "not_aligned" and is not compared
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)  # share of the baseline skin the follow-up shows
+    min_skin_overlap: float = Field(0.6, ge=0.0, le=1.0)  # IoU of baseline and warped follow-up skin
+    min_correlation: float = Field(0.4, ge=-1.0, le=1.0)  # ECC correlation of the aligned high-passed photos
+    max_landmark_residual: float = Field(0.25, gt=0.0)  # faces: median landmark residual / eye distance
+    # patches (vitiseg.tracking.patches)
+    min_patch_px: int = Field(50, ge=1)
+    min_patch_skin_pct: float = Field(0.2, ge=0.0, le=100.0)
+    edge_tolerance_px: float = Field(1.0, ge=0.0)  # depths within this of a patch border tie (misalignment)
+    min_island_px: int = Field(4, ge=1)
+    min_repigmented_share: float = Field(0.05, ge=0.0, le=1.0)  # less new skin: pattern "none"
+    min_remaining_share: float = Field(0.05, ge=0.0, le=1.0)  # less left depigmented: pattern "complete"
+    marginal_auc: float = Field(0.90, ge=0.0, le=1.0)  # border_auc >= this: marginal
+    perifollicular_auc: float = Field(0.65, ge=0.0, le=1.0)  # <= this: perifollicular; between: mixed
+    overlay_long_side: int = Field(1024, ge=64)
+
+
 class RunConfig(StrictModel):
     """Resolved configuration of ``vitiseg run``."""
 
@@ -118,13 +152,15 @@ class RunConfig(StrictModel):
     io: IOConfig = IOConfig()
     outputs: OutputsConfig = OutputsConfig()
     calibration: CalibrationConfig = CalibrationConfig()
+    tracking: TrackingConfig = TrackingConfig()
     report: bool = True
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, 16 chars) of the canonical JSON of the settings that change per-photo results."""
         relevant = {
             "normalise": self.normalise.model_dump(),
-            "segmentation": {k: v for k, v in self.segmentation.model_dump().items() if k != "device"},
+            "segmentation": {k: v for k, v in self.segmentation.model_dump().items()
+                             if k not in ("device", "backend")},
             "face": self.face.model_dump(),
             "io": self.io.model_dump(),
             "calibration": self.calibration.model_dump(exclude={"consistency"}),
@@ -249,3 +285,15 @@ def load_regions(path: str | Path | None = None) -> RegionsConfig:
         return RegionsConfig.model_validate(read_yaml(p))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(p))) from None
+
+
+def config_text(path: str | Path | None = None, default: bool = False) -> str:
+    """``vitiseg config``: the packaged default run config as shipped (with its comments) when ``default`` or no
+    ``path``; else ``path`` validated and resolved over the defaults, as YAML (:class:`ConfigError` if invalid)."""
+    if default or path is None:
+        return builtin_path("run.yaml").read_text(encoding="utf-8")
+    if not Path(path).is_file():
+        raise ConfigError(f"config not found: {path}")
+    cfg = load_config(path)
+    return f"# {path} resolved over the packaged defaults\n" + yaml.safe_dump(cfg.model_dump(mode="json"),
+                                                                            sort_keys=False)

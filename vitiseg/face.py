@@ -183,12 +183,18 @@ _MESH: Any = None
 def _face_mesh() -> Any:
     global _MESH
     if _MESH is None:
-        _MESH = solutions().face_mesh.FaceMesh(
-            static_image_mode=True,  # every photo independent: no tracking state, deterministic
-            max_num_faces=MAX_FACES,
-            refine_landmarks=True,  # 478 landmarks (iris included)
-            min_detection_confidence=MIN_DETECTION_CONFIDENCE,
-        )
+        from .console import quiet_native_stderr
+
+        # TFLite/absl print start-up lines to fd 2 on the first graph run: create and warm up with fd 2 silenced
+        with quiet_native_stderr():
+            mesh = solutions().face_mesh.FaceMesh(
+                static_image_mode=True,  # every photo independent: no tracking state, deterministic
+                max_num_faces=MAX_FACES,
+                refine_landmarks=True,  # 478 landmarks (iris included)
+                min_detection_confidence=MIN_DETECTION_CONFIDENCE,
+            )
+            mesh.process(np.zeros((64, 64, 3), np.uint8))
+        _MESH = mesh
     return _MESH
 
 

@@ -12,9 +12,14 @@ warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", categor
 
 
 def solutions() -> Any:
-    """``mediapipe.solutions``, with MediaPipe's and TFLite's C++ info lines kept out of the log."""
+    """``mediapipe.solutions``, with MediaPipe's and TFLite's C++ info lines kept out of the log. A solution's graph
+    prints more start-up lines on its first run: create it and run it once inside
+    :func:`vitiseg.console.quiet_native_stderr`."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import mediapipe as mp  # heavy import, deferred
+    from .console import quiet_native_stderr
+
+    with quiet_native_stderr():
+        import mediapipe as mp  # heavy import, deferred
 
     return mp.solutions

@@ -4,14 +4,14 @@ multi-scale averaging and hole filling (the table "Experiments not adopted" of t
 
 For every photo the class probabilities are computed at each working size in ``--scales`` (long side, px), with and
 without a horizontal flip (flipped back before averaging), and decoded with the artifact's own rule
-(:func:`vitiseg.segmentation.unet.decode_probs`) for each variant:
+(:func:`vitiseg.segmentation.decode.decode_probs`) for each variant:
 
 - ``s<N>``: size N only; ``s<N>+flip``: size N, mean of plain and flipped probabilities;
 - ``ms`` / ``ms+flip``: mean over all sizes (and flips);
 - ``s<N>+flip4`` (with ``--flip4``): size N, mean over the photo and its left-right, up-down and two-axis mirrors;
 - ``<variant>+fill``: holes of the depigmented mask (``scipy.ndimage.binary_fill_holes``) that lie in skin set to
   depigmented (off with ``--no-fill``);
-- ``<variant> hH/lL`` for each ``--hysteresis H:L``: hysteresis decode (:func:`vitiseg.segmentation.unet.decode_probs` with
+- ``<variant> hH/lL`` for each ``--hysteresis H:L``: hysteresis decode (:func:`vitiseg.segmentation.decode.decode_probs` with
   threshold H and low threshold L).
 
 The variants need the network's plain probabilities: pass a model folder whose ``config.json`` has ``flip_average``
@@ -23,7 +23,7 @@ share of predicted skin and the number of photos above 5 % (false alarms), inste
 Pooled depigmented Dice per dataset, and for ``classes`` masks the mean absolute and signed error of the depigmented
 fraction (pp). Photos are colour-normalised as the pipeline does. Prints a markdown table; ``--json`` writes it.
 
-    python research/2026-11-30-inference-variants/inference_variants.py --model models/vitiseg-unet-mnv2 \\
+    python research/2026-11-30-inference-variants/inference_variants.py --model vitiseg/models/vitiseg-unet-mnv2 \\
         --data synth:classes:data_cache/synth_v3:runs/train/vitiseg-unet-mnv2-cpu6/splits/synth_val.txt --every 2 \\
         --data real:lesion:../shared/data/real_vitiligo_dev:runs/train/vitiseg-unet-mnv2-cpu6/splits/real_polygons_val.txt \\
         --scales 288,320,384
@@ -48,7 +48,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from vitiseg.evaluation.metrics import dice_iou, overlap_counts
 from vitiseg.evaluation.runner import list_items, read_ids
 from vitiseg.io.images import read_mask, read_rgb
-from vitiseg.segmentation.unet import UNetSegmenter, decode_probs
+from vitiseg.segmentation.decode import decode_probs
+from vitiseg.segmentation.unet import UNetSegmenter
 from vitiseg.colour import normalise
 
 
@@ -127,7 +128,7 @@ def finish(acc: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="models/vitiseg-unet-mnv2")
+    ap.add_argument("--model", default="vitiseg/models/vitiseg-unet-mnv2")
     ap.add_argument("--data", action="append", required=True,
                     help="NAME:KIND:DIR[:IDS] with DIR/images and DIR/masks; KIND classes or lesion; IDS a .txt/.csv")
     ap.add_argument("--every", type=int, default=1, help="use every N-th photo of each dataset")

@@ -80,3 +80,5 @@ def test_model_card_reuses_only_results_of_the_same_inference():
     assert not emc.same_model(old, {**old, "refinement": {"method": "colour_gaussian"}})
     assert not emc.same_model(old, {**old, "sha256": "cd"})
     assert not emc.same_model(old, {**old, "depigmented_threshold": 0.4})
+    onnx = {**old, "backend": "onnx"}  # the same weights on another runtime: measured again
+    assert emc.same_model(onnx, {**onnx, "path": "/y"}) and not emc.same_model(onnx, {**onnx, "backend": "torch"})

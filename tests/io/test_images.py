@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 
 from vitiseg.io.images import (
     IMAGE_SUFFIXES,
+    REFUSED_SUFFIXES,
     ImageReadError,
     encode_jpeg,
     image_size,
@@ -172,3 +174,61 @@ def test_jpeg_draft_decoding_keeps_at_least_the_working_size(tmp_path: Path) -> 
     assert read_rgb(tmp_path / "p.jpg", reduce_to_long_side=160).shape == (120, 160, 3)  # 1/4
     assert read_rgb(tmp_path / "p.jpg", reduce_to_long_side=50).shape == (60, 80, 3)  # at most 1/8
     assert image_size(tmp_path / "p.jpg") == (480, 640)  # the size its masks are given at
+
+
+# ------------------------------------------------------------------------------------------- hostile photos
+
+
+def png_declaring(w: int, h: int) -> bytes:
+    """A valid-looking 1 KB PNG whose header declares ``w x h`` 8-bit grey pixels (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * (w + 1) * 8)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side, limit", [(50_000, 80_000_000), (9_000, 80_000_000), (1_000, 100_000)])
+def test_decompression_bombs_are_refused_before_decoding(tmp_path: Path, side: int, limit: int) -> None:
+    """50k x 50k is beyond Pillow's own bomb limit; 9k x 9k (81 MP) and 1k x 1k are beyond vitiseg's max_pixels."""
+    (tmp_path / "bomb.png").write_bytes(png_declaring(side, side))
+    assert (tmp_path / "bomb.png").stat().st_size < 2000
+    with pytest.raises(ImageReadError, match=r"^image too large"):
+        read_rgb(tmp_path / "bomb.png", max_pixels=limit)
+
+
+def test_gif_is_refused_even_under_another_name(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (20, 20), c) for c in ((200, 150, 120), (10, 10, 10))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    (tmp_path / "renamed.jpg").write_bytes((tmp_path / "anim.gif").read_bytes())
+    for name in ("anim.gif", "renamed.jpg"):
+        with pytest.raises(ImageReadError, match="^GIF is not supported: its 256-colour palette"):
+            read_rgb(tmp_path / name)
+    assert ".gif" in REFUSED_SUFFIXES and ".gif" not in IMAGE_SUFFIXES
+
+
+def test_a_multi_page_tiff_gives_its_first_page_and_says_so(tmp_path: Path) -> None:
+    pages = [Image.new("RGB", (24, 16), c) for c in ((200, 150, 120), (10, 20, 30), (0, 0, 0))]
+    pages[0].save(tmp_path / "p.tif", save_all=True, append_images=pages[1:])
+    notes: list[str] = []
+    out = read_rgb(tmp_path / "p.tif", notes=notes)
+    assert out.shape == (16, 24, 3) and (out == (200, 150, 120)).all()
+    assert notes == ["TIFF file of 3 pages or frames: the first is measured"]
+    pages[0].save(tmp_path / "one.tif")
+    notes.clear()
+    read_rgb(tmp_path / "one.tif", notes=notes)
+    assert notes == []
+
+
+def test_16_bit_colour_png_and_cmyk_jpeg_read_as_their_8_bit_srgb(tmp_path: Path) -> None:
+    import cv2
+
+    rgb = np.array([[[196, 142, 112], [246, 232, 226], [40, 70, 160], [0, 255, 7]]], np.uint8)
+    cv2.imwrite(str(tmp_path / "c16.png"), cv2.cvtColor(rgb.astype(np.uint16) * 257, cv2.COLOR_RGB2BGR))
+    assert (tmp_path / "c16.png").read_bytes()[24:26] == bytes([16, 2])  # IHDR: 16 bits, truecolour
+    assert (read_rgb(tmp_path / "c16.png") == rgb).all()
+    Image.fromarray(np.repeat(np.repeat(rgb, 8, 0), 8, 1)).convert("CMYK").save(tmp_path / "k.jpg", quality=100)
+    with Image.open(tmp_path / "k.jpg") as im:
+        assert im.mode == "CMYK"
+    got = read_rgb(tmp_path / "k.jpg")[4, 4::8].astype(int)
+    assert np.abs(got - rgb[0]).max() <= 3  # Pillow's naive CMYK <-> RGB round trip, through a JPEG

@@ -52,3 +52,17 @@ def test_segment_command_user_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("io:\n  work_long_sid: 5\n")
     assert cli_main(["segment", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
+
+
+def test_segment_names_the_files_it_skips(tmp_path: Path, caplog) -> None:
+    src = tmp_path / "imgs"
+    rgb, _ = key_photo(60, 80, (10, 50, 10, 70), [])
+    save(src / "a.png", rgb)
+    (src / "notes.txt").write_text("x")
+    (src / "patient1").mkdir()  # a visits-style sub-folder: segment reads a flat folder
+    out = src / "masks"  # inside the image folder: skipped like any sub-folder, not counted
+    with caplog.at_level("WARNING"):
+        assert cli_main(["segment", str(src), "--out", str(out), "--model", "classical", "--no-progress"]) == 0
+    assert "skipped 2 of 3 entries" in caplog.text and "notes.txt, patient1/" in caplog.text
+    assert json.loads((out / "segment.json").read_text())["skipped"] == ["notes.txt", "patient1/"]
+    assert cli_main(["segment", str(src), "--out", str(src), "--model", "classical"]) == 2  # masks among images

@@ -25,7 +25,7 @@ def test_exact_visit_score() -> None:
     full = score_visit({n: 1.0 for n in NAMES}, REGIONS)
     assert (full.f_vasi, full.t_vasi, full.t_vasi_partial) == (3.0, 100.0, False)
     none = score_visit({}, REGIONS)
-    assert math.isnan(none.f_vasi) and none.t_vasi == 0.0 and none.t_vasi_partial
+    assert math.isnan(none.f_vasi) and math.isnan(none.t_vasi) and none.t_vasi_partial  # nothing assessed: not 0
     nan_face = score_visit({"face": float("nan"), "neck": 0.5}, REGIONS)
     assert math.isnan(nan_face.f_vasi) and "face" in nan_face.missing_regions and nan_face.t_vasi == 3.0
     with pytest.raises(KeyError, match="elbow"):
@@ -60,7 +60,7 @@ region_maps = st.dictionaries(st.sampled_from(NAMES), fractions)
 @given(region_maps)
 def test_scores_are_bounded(fr: dict) -> None:
     s = score_visit(fr, REGIONS)
-    assert 0.0 <= s.t_vasi <= 100.0 + 1e-9
+    assert 0.0 <= s.t_vasi <= 100.0 + 1e-9 if fr else math.isnan(s.t_vasi)
     if "face" in fr:
         assert 0.0 <= s.f_vasi <= 3.0 + 1e-12
         assert s.f_vasi <= s.t_vasi + 1e-12

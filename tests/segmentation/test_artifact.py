@@ -7,6 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -14,11 +18,14 @@ from vitiseg.io.files import sha256_file
 from vitiseg.segmentation.artifact import (
     ModelConfig,
     ModelError,
+    OnnxExport,
     average_artifacts,
     build_network,
     default_model_dir,
+    load_model_config,
     save_artifact,
     with_refinement,
+    write_model_config,
 )
 from vitiseg.segmentation.refine import RefineConfig
 from vitiseg.segmentation.unet import UNetSegmenter
@@ -152,6 +159,7 @@ def test_default_model_dir_env_override(monkeypatch, tmp_path) -> None:
     assert default_model_dir() == tmp_path
     monkeypatch.delenv("VITISEG_MODEL_DIR")
     assert default_model_dir().parent.name == "models" and default_model_dir().name == "vitiseg-unet-mnv2"
+    assert default_model_dir().parent.parent.name == "vitiseg"  # package data: travels with the package
 
 
 def test_shipped_model_loads_if_present() -> None:
@@ -212,3 +220,28 @@ def test_with_refinement_copies_weights_and_records_source(artifact, tmp_path) -
     assert UNetSegmenter.load(plain, device="cpu").identity["refinement"] is None
     assert with_refinement(tmp_path / "ref", tmp_path / "off", None) == sha
     assert json.loads((tmp_path / "off" / "config.json").read_text())["refinement"] is None
+
+
+def _pretend_exported(d: Path) -> OnnxExport:
+    """Record an ONNX file in ``d`` as `vitiseg model export` would (the bytes are not a network: nothing runs it)."""
+    (d / "model.onnx").write_bytes(b"onnx bytes of " + d.name.encode())
+    rec = OnnxExport(sha256=sha256_file(d / "model.onnx"), weights_sha256=sha256_file(d / "model.safetensors"),
+                     opset=18)
+    write_model_config(d, load_model_config(d).model_copy(update={"onnx": rec}))
+    return rec
+
+
+def test_an_onnx_record_follows_the_network_it_describes(tmp_path) -> None:
+    dirs = []
+    for i in range(2):
+        save_tiny_unet(tmp_path / f"m{i}", tiny_network(seed=20 + i), input_long_side=64)
+        _pretend_exported(tmp_path / f"m{i}")
+        dirs.append(tmp_path / f"m{i}")
+    average_artifacts(dirs, tmp_path / "avg")  # new weights: no export yet
+    assert load_model_config(tmp_path / "avg").onnx is None and not (tmp_path / "avg" / "model.onnx").exists()
+    rec = load_model_config(dirs[0]).onnx
+    with_refinement(dirs[0], tmp_path / "ref", RefineConfig())  # same network: its export comes along
+    assert load_model_config(tmp_path / "ref").onnx == rec
+    assert (tmp_path / "ref" / "model.onnx").read_bytes() == (dirs[0] / "model.onnx").read_bytes()
+    save_artifact(dirs[1], tiny_network(seed=30), load_model_config(dirs[1]))  # retrained in place: stale export gone
+    assert load_model_config(dirs[1]).onnx is None and not (dirs[1] / "model.onnx").exists()

@@ -10,6 +10,7 @@ import pytest
 from vitiseg.colour import normalise
 from vitiseg.config import NormaliseConfig, SegmentationConfig
 from vitiseg.io.images import resize_long_side
+from vitiseg.segmentation.artifact import ModelError
 from vitiseg.segmentation.base import segment_photo
 from vitiseg.segmentation.classical import ClassicalSegmenter
 from vitiseg.segmentation.load import load_segmenter
@@ -76,13 +77,21 @@ def test_load_segmenter_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     c = load_segmenter(SegmentationConfig(model="classical"), norm)
     assert isinstance(c, ClassicalSegmenter) and c.colour_normalisation == norm
     assert c.identity["kind"] == "classical" and c.identity["params"] == {"min_skin_fraction": 0.01}
-    monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path / "none"))  # no shipped model: classical, and it says so
-    assert load_segmenter(SegmentationConfig(model="default")).identity["kind"] == "classical"
-    with pytest.raises(FileNotFoundError, match="model folder not found"):
+    monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path / "none"))  # no shipped model: an error, never classical
+    with pytest.raises(ModelError, match="the shipped model not found"):
+        load_segmenter(SegmentationConfig(model="default"))
+    with pytest.raises(ModelError, match="model folder not found"):
         load_segmenter(SegmentationConfig(model=str(tmp_path / "nothing")))
+
+
+@pytest.mark.torch
+def test_load_segmenter_of_a_folder_without_onnx_uses_pytorch(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    norm = NormaliseConfig(method="grey_world")
     save_tiny_unet(tmp_path / "m", colour_normalisation=NormaliseConfig(method="none"))
     u = load_segmenter(SegmentationConfig(model=str(tmp_path / "m"), device="cpu"), norm)
-    assert u.identity["kind"] == "unet" and u.colour_normalisation == NormaliseConfig(method="none")  # its own
+    assert u.identity["kind"] == "unet" and u.identity["backend"] == "torch"
+    assert u.colour_normalisation == NormaliseConfig(method="none")  # its own
     monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path / "m"))
     assert load_segmenter(SegmentationConfig(model="default", device="cpu")).identity["name"] == "tiny"
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from vitiseg.segmentation.artifact import with_refinement
 from vitiseg.segmentation.refine import RefineConfig, load_refine_config, refine_probs
-from vitiseg.segmentation.unet import UNetSegmenter, decode_probs, prepare_input, resize_probs
+from vitiseg.segmentation.decode import decode_probs, prepare_input, resize_probs
 
 from helpers import assert_config_error, save_tiny_unet
 
@@ -128,7 +128,10 @@ def pair(tmp_path_factory) -> tuple[Path, Path]:
     return d / "plain", d / "ref"
 
 
+@pytest.mark.torch
 def test_segmenter_refines_at_the_working_size(pair) -> None:
+    from vitiseg.segmentation.unet import UNetSegmenter
+
     plain_dir, ref_dir = pair
     a, b = UNetSegmenter.load(plain_dir, device="cpu"), UNetSegmenter.load(ref_dir, device="cpu")
     rng = np.random.default_rng(7)

@@ -9,36 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from vitiseg.cli import main as vitiseg_main
-from vitiseg.io.images import read_mask, read_rgb, write_jpeg, write_png
+from vitiseg.io.images import read_mask, read_rgb
 from vitiseg.synth import backgrounds as bgm
 from vitiseg.synth.render import truth_from_mask
 
-from helpers import SHARED_DATA, needs_skin
-
-
-def _fake_skin_root(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    layouts = {"fake_faces": ({"train": 6, "val": 3}, "face"), "fake_hands": ({"group_a": 5}, "hand")}
-    for set_name, (keys, part) in layouts.items():
-        d = root / set_name
-        splits = {}
-        k = 0
-        for key, n in keys.items():
-            splits[key] = []
-            for _ in range(n):
-                rgb, skin = bgm.procedural_background(part, 96, rng)
-                bid = f"{set_name}_{k:03d}"
-                write_jpeg(d / "images" / f"{bid}.jpg", rgb, 95)
-                write_png(d / "masks" / f"{bid}.png", skin.astype(np.uint8) * 255)
-                splits[key].append(bid)
-                k += 1
-        (d / "splits.json").write_text(json.dumps(splits))
-    return root
-
-
-def _dataset(skin_root: Path, out: Path, n: int, *extra: str) -> int:
-    return vitiseg_main(["synth", "dataset", "--skin-root", str(skin_root), "--out", str(out), "--n", str(n),
-                         "--seed", "3", "--size", "64", "--sets", "fake_faces,fake_hands", *extra])
+from helpers import SHARED_DATA, fake_skin_root as _fake_skin_root, needs_skin, synth_dataset as _dataset
 
 
 def test_dataset_contract_resume_and_determinism(tmp_path):

@@ -6,6 +6,11 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 import torch
 
 from vitiseg.segmentation.artifact import InputNorm, build_network

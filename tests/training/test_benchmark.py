@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 from helpers import load_script
 
 ARGS = ["--procedural", "--n", "16", "--epochs", "4", "--steps", "20", "--batch", "8", "--threads", "1"]

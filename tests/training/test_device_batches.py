@@ -6,6 +6,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 import torch
 
 from vitiseg.training import data as ds

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 import torch
 
 from vitiseg.training import data as ds

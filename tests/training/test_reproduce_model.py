@@ -12,7 +12,7 @@ from vitiseg.training.config import load_train_config
 from helpers import REPO, load_script
 
 rm = load_script("scripts/reproduce_model.py")
-SHIPPED = REPO / "models" / "vitiseg-unet-mnv2"
+SHIPPED = REPO / "vitiseg" / "models" / "vitiseg-unet-mnv2"
 
 
 def test_stages_chain_their_weights_and_data() -> None:
@@ -43,13 +43,14 @@ def test_shipped_model_was_trained_by_the_last_stage_config() -> None:
 
 
 def test_dry_run_lists_every_step(capsys: pytest.CaptureFixture) -> None:
-    assert rm.main(["--dry-run", "--workers", "3", "--install", "models/vitiseg-unet-mnv2"]) == 0
+    assert rm.main(["--dry-run", "--workers", "3", "--install", "vitiseg/models/vitiseg-unet-mnv2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum(" synth dataset " in x for x in lines) == len({st.synth for st in rm.STAGES})  # each set rendered once
     trained = [x.split("--config ")[1].split()[0] for x in lines if " train --config " in x]
     assert trained == [s.config for s in rm.STAGES]
-    assert f"scripts/average_models.py --out {rm.AVERAGE_OUT}" in lines[-3]
-    assert all(a in lines[-3] for a in rm.AVERAGE) and all(a.startswith((rm.STAGES[-1].run, rm.STAGES[-2].run))
+    assert f"scripts/average_models.py --out {rm.AVERAGE_OUT}" in lines[-4]
+    assert all(a in lines[-4] for a in rm.AVERAGE) and all(a.startswith((rm.STAGES[-1].run, rm.STAGES[-2].run))
                                                              for a in rm.AVERAGE)
-    assert lines[-2].startswith(f"cp {rm.AVERAGE_OUT}/config.json")
-    assert "evaluate_model_card.py" in lines[-1] and "--card models/vitiseg-unet-mnv2/README.md" in lines[-1]
+    assert lines[-3].startswith(f"cp {rm.AVERAGE_OUT}/config.json")
+    assert lines[-2].endswith(" -m vitiseg model export vitiseg/models/vitiseg-unet-mnv2")
+    assert "evaluate_model_card.py" in lines[-1] and "--card vitiseg/models/vitiseg-unet-mnv2/README.md" in lines[-1]

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
 import torch
 import yaml
 

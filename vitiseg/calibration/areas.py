@@ -21,6 +21,8 @@ from .scale import area_cm2
 MIN_PATCH_PX = 9  # a 3 x 3 px square at the working size
 PATCH_COLUMNS = ["patient_id", "visit_id", "region", "view", "path", "patch", "area_px", "area_cm2", "centroid_x",
                  "centroid_y"]
+#: primary keys of the tables in vitiseg.sqlite
+CALIBRATION_TABLE_KEYS = {"patch_areas": ["path", "patch"], "hand_units": ["patient_id", "visit_id", "region"]}
 HAND_UNIT_COLUMNS = ["patient_id", "visit_id", "region", "hand_unit_cm2", "hand_unit_source", "skin_cm2",
                      "depigmented_cm2", "skin_hu", "depigmented_hu", "lund_browder_hu", "lund_browder_depigmented_hu"]
 

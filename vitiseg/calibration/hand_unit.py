@@ -37,8 +37,13 @@ _HANDS: Any = None
 def _hands() -> Any:
     global _HANDS
     if _HANDS is None:
-        _HANDS = solutions().hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=1,
-                                          min_detection_confidence=MIN_DETECTION_CONFIDENCE)
+        from ..console import quiet_native_stderr
+
+        with quiet_native_stderr():  # TFLite's start-up lines on the graph's creation and first run
+            hands = solutions().hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=1,
+                                            min_detection_confidence=MIN_DETECTION_CONFIDENCE)
+            hands.process(np.zeros((64, 64, 3), np.uint8))
+        _HANDS = hands
     return _HANDS
 
 

@@ -60,13 +60,14 @@ def compare(truth_dir: Path, run_dir: Path) -> dict:
     for col in ("f_vasi50", "f_vasi75", "f_vasi90", "t_vasi50"):
         out["responders"][col] = {"true_pct": rate(tp[col]), "run_pct": rate(final[col])}
         both = tp[["patient_id", col]].merge(final[["patient_id", col]], on="patient_id", suffixes=("_t", "_r"))
+        both = both[both[f"{col}_t"].astype(str).str.lower().isin(["true", "false"])]  # defined in the truth
         a = both[f"{col}_t"].astype(str).str.lower() == "true"
         b = both[f"{col}_r"].astype(str).str.lower() == "true"
         out["responders"][col]["agreement_pct"] = float(100.0 * (a == b).mean()) if len(both) else float("nan")
     # per-region fraction error (photo regions of the run vs the truth fractions of the visit)
     reg = pd.read_csv(run_dir / "regions.csv", dtype={"patient_id": str, "visit_id": str})
     rows = {}
-    for r in REGION_COLUMNS:
+    for r in (r for r in REGION_COLUMNS if f"frac_{r}" in tv.columns):  # a cohort may leave regions out
         t = tv[["patient_id", "visit_id", f"frac_{r}"]]
         p = reg[reg["region"] == r][["patient_id", "visit_id", "fraction"]]
         j = t.merge(p, on=["patient_id", "visit_id"]).dropna()
@@ -77,7 +78,22 @@ def compare(truth_dir: Path, run_dir: Path) -> dict:
     photos = photo_table(run_dir / "photos.csv", tv)
     out["uncertainty_flag"] = flag_check(photos)
     out["photo_checks"] = photo_checks(photos)
+    out["per_visit"] = [
+        {"patient_id": r.patient_id, "visit_id": r.visit_id, "f_vasi_true": float(r.f_vasi_true),
+         "f_vasi_run": float(r.f_vasi_run), "t_vasi_true": float(r.t_vasi_true), "t_vasi_run": float(r.t_vasi_run),
+         "t_vasi_partial": str(getattr(r, "t_vasi_partial_run", "")).lower() == "true"}
+        for r in m.itertuples(index=False)]
     return out
+
+
+def per_visit_table(res: dict) -> str:
+    """Markdown table: each patient visit's measured against true F-VASI and T-VASI (partial T-VASI marked)."""
+    lines = ["| patient | visit | F-VASI true | F-VASI measured | T-VASI true | T-VASI measured |", "|---|---|---|---|---|---|"]
+    for r in res["per_visit"]:
+        p = " (partial)" if r["t_vasi_partial"] else ""
+        lines.append(f"| {r['patient_id']} | {r['visit_id']} | {r['f_vasi_true']:.2f} | {r['f_vasi_run']:.2f} | "
+                     f"{r['t_vasi_true']:.2f}{p} | {r['t_vasi_run']:.2f}{p} |")
+    return "\n".join(lines)
 
 
 def photo_table(photos_csv: Path, tv: pd.DataFrame) -> pd.DataFrame | None:
@@ -145,7 +161,9 @@ def table(res: dict) -> str:
     fcols = ("f_vasi50", "f_vasi75", "f_vasi90")
 
     def rates(cols: tuple[str, ...], key: str) -> str:
-        return " / ".join(f"{rr[c][key]:.0f}" for c in cols)
+        """``a / b / c %``; ``-`` for an undefined rate (e.g. T-VASI50 of partial visits), no unit when all are."""
+        text = " / ".join("-" if rr[c][key] != rr[c][key] else f"{rr[c][key]:.0f}" for c in cols)
+        return text if set(text) <= set("- /") else text + " %"
 
     lines = ["| | truth | vitiseg | |", "|---|---|---|---|"]
     lines.append(
@@ -153,15 +171,15 @@ def table(res: dict) -> str:
         f"{chain([v[i]['f_vasi_median_run'] for i in ids])} | per visit: MAE {f['mae']:.2f}, bias {f['bias']:+.2f}, "
         f"Pearson r {f['pearson_r']:.2f} |"
     )
-    lines.append(f"| F-VASI50 / 75 / 90 | {rates(fcols, 'true_pct')} % | {rates(fcols, 'run_pct')} % | "
-                 f"agreement per patient {rates(fcols, 'agreement_pct')} % |")
+    lines.append(f"| F-VASI50 / 75 / 90 | {rates(fcols, 'true_pct')} | {rates(fcols, 'run_pct')} | "
+                 f"agreement per patient {rates(fcols, 'agreement_pct')} |")
     lines.append(
         f"| median T-VASI {' -> '.join(ids)} | {chain([v[i]['t_vasi_median_true'] for i in ids])} | "
         f"{chain([v[i]['t_vasi_median_run'] for i in ids])} | per visit: MAE {t['mae']:.2f}, bias {t['bias']:+.2f}, "
         f"r {t['pearson_r']:.2f} |"
     )
-    lines.append(f"| T-VASI50 | {rr['t_vasi50']['true_pct']:.0f} % | {rr['t_vasi50']['run_pct']:.0f} % | "
-                 f"agreement per patient {rr['t_vasi50']['agreement_pct']:.0f} % |")
+    lines.append(f"| T-VASI50 | {rates(('t_vasi50',), 'true_pct')} | {rates(('t_vasi50',), 'run_pct')} | "
+                 f"agreement per patient {rates(('t_vasi50',), 'agreement_pct')} |")
     lines += ["", "| region | n | fraction MAE (pp) | bias (pp) |", "|---|---|---|---|"]
     for r, d in res["region_fraction_error"].items():
         lines.append(f"| {r} | {d['n']} | {d['mae_pp']:.2f} | {d['bias_pp']:+.2f} |")
@@ -219,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", required=True, action="append",
                     help="output folder of vitiseg run; one per --truth, in the same order")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--per-visit", action="store_true",
+                    help="also print each patient visit's measured against true scores (the README's example table)")
     a = ap.parse_args(argv)
     if len(a.truth) != len(a.run):
         ap.error(f"{len(a.truth)} --truth but {len(a.run)} --run: give them in pairs")
@@ -229,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n## {truth} vs {run}")
         print(f"{res['n_visits_scored']} of {res['n_visits_truth']} visits scored, {res['n_patients']} patients")
         print(table(res))
+        if a.per_visit:
+            print("\n" + per_visit_table(res))
         results.append(res)
         ok = ok and res["n_visits_scored"] == res["n_visits_truth"]
     out: dict = results[0]

@@ -60,8 +60,10 @@ from ..colour import skin_ita
 from ..config import NormaliseConfig, SegmentationConfig, load_config
 from ..io.files import atomic_write_text
 from ..io.images import IMAGE_SUFFIXES, image_size, read_mask, read_rgb, write_jpeg
+from ..io.tables import write_csv_rows
 from ..segmentation.base import Segmenter, segment_photo
-from ..segmentation.load import load_segmenter
+from ..segmentation.load import load_segmenter_checked
+from ..usage import UsageError, require_device, require_input_dir, require_input_file, require_output_dir
 from .metrics import MaskKind, fraction_calibration, image_metrics, lesion_ring, pooled
 from .stratify import group_metrics, ita_tertiles, read_groups
 from .worst_cases import worst_rows, worst_sheet, wrong_pixels
@@ -239,12 +241,13 @@ def run_evaluation(
     ``groups`` (:func:`read_groups`) adds ``metrics["groups"][column][label]`` (:func:`group_metrics`).
     """
     norm_cfg = NormaliseConfig(method=normalise_method) if normalise_method else NormaliseConfig()
-    seg = segmenter if segmenter is not None else load_segmenter(SegmentationConfig(model=model, device=device),
-                                                                 norm_cfg)
+    seg = segmenter if segmenter is not None else load_segmenter_checked(
+        SegmentationConfig(model=model, device=device), norm_cfg)
     work = default_work_long_side() if work_long_side is None else work_long_side
     items = list_items(images, masks, ids, max_images)
     if not items:
-        raise ValueError(f"no image/mask pairs found in {images} and {masks}")
+        raise UsageError(f"no image/mask pairs found in {images} and {masks} (images/<stem>.<ext> with "
+                         "masks/<stem>.png)")
     t0 = time.time()
     rows = evaluate_items(seg, items, kind, work, progress=progress)
     summary = {
@@ -277,10 +280,7 @@ def run_evaluation(
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    lines = [",".join(keys)]
-    for r in rows:
-        lines.append(",".join(_csv_val(r.get(k)) for k in keys))
-    atomic_write_text(o / "per_image.csv", "\n".join(lines) + "\n")
+    write_csv_rows([{k: _csv_val(r.get(k)) for k in keys} for r in rows], keys, o / "per_image.csv")
     atomic_write_text(o / "summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
     sheet = worst_sheet(seg, items, rows, kind, work, worst) if worst > 0 else None
     if sheet is not None:
@@ -295,8 +295,7 @@ def _csv_val(v: Any) -> str:
         return ""
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.6g}"
-    s = str(v)
-    return f'"{s}"' if "," in s else s
+    return str(v)
 
 
 def _json_default(o: Any) -> Any:
@@ -314,16 +313,30 @@ def _pct(x: float | None) -> str:
 def evaluate_command(model: str, images: Path, masks: Path, mask_kind: MaskKind, out: Path | None = None,
                      ids_file: Path | None = None, split: str | None = None, max_images: int | None = None,
                      normalise_method: str | None = None, device: str = "auto", worst: int = 12,
-                     groups_file: Path | None = None, group_by: str = "set,kind", progress: bool = True) -> int:
+                     groups_file: Path | None = None, group_by: str = "set,kind", progress: bool = True,
+                     backend: str = "auto") -> int:
     """``vitiseg evaluate``: evaluate, write ``OUT/summary.json``, ``per_image.csv``, ``worst.jpg``; log the headline
-    numbers. Exit code 0."""
-    ids = read_ids(ids_file, split) if ids_file else None
+    numbers. Exit code 0; a user's mistake raises :class:`vitiseg.usage.UsageError` (exit code 2 on the command
+    line)."""
+    require_input_dir(images, "image folder (--images)")
+    require_input_dir(masks, "mask folder (--masks)")
+    for f, flag in ((ids_file, "--ids"), (groups_file, "--groups")):
+        if f is not None:
+            require_input_file(f, f"{flag} file")
+    require_device(device)
+    try:
+        ids = read_ids(ids_file, split) if ids_file else None
+    except (ValueError, KeyError) as exc:
+        raise UsageError(f"--ids {ids_file}: {exc}") from None
     cols = [c.strip() for c in group_by.split(",") if c.strip()]
     groups = read_groups(groups_file, cols) if groups_file else None
     name = Path(model).name if model not in ("default", "classical") else model
-    out = out or Path("runs") / "evaluate" / f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    out = require_output_dir(out or Path("runs") / "evaluate" /
+                             f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+    seg = load_segmenter_checked(SegmentationConfig(model=model, device=device, backend=backend),
+                                 NormaliseConfig(method=normalise_method) if normalise_method else NormaliseConfig())
     s = run_evaluation(model, images, masks, mask_kind, out, ids, max_images, normalise_method, device,
-                       progress=progress, worst=worst, groups=groups)
+                       progress=progress, segmenter=seg, worst=worst, groups=groups)
     m = s["metrics"]
     log.info("model %s (%s) on %d images -> %s", s["model"].get("name"), s["model"].get("kind"), m["n_images"], out)
     for key in ("depigmented", "skin"):

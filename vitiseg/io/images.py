@@ -34,6 +34,12 @@ except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif")
+# Photo files refused with a reason (an error row in ``vitiseg run``, not a silently ignored file).
+GIF_REASON = ("GIF is not supported: its 256-colour palette changes skin colours, so lesions cannot be measured "
+              "reliably; export the original photo as PNG or JPEG")
+REFUSED_SUFFIXES = {".gif": GIF_REASON}
+# Formats whose extra frames are not extra pages: MPO (phone JPEGs with a depth map or preview) keeps the photo first.
+_SINGLE_PHOTO_FORMATS = {"MPO"}
 
 
 class ImageReadError(ValueError):
@@ -103,12 +109,15 @@ def to_srgb(img: Image.Image, icc: bytes | None = None) -> Image.Image:
     return img if tf is None else ImageCms.applyTransform(img, tf)
 
 
-def read_rgb(path: str | Path, max_pixels: int = 80_000_000, reduce_to_long_side: int = 0) -> np.ndarray:
+def read_rgb(path: str | Path, max_pixels: int = 80_000_000, reduce_to_long_side: int = 0,
+             notes: list[str] | None = None) -> np.ndarray:
     """Read a photo as ``(H, W, 3) uint8`` sRGB, upright (EXIF orientation applied, ICC profile converted to sRGB).
 
     ``reduce_to_long_side`` > 0 lets the JPEG decoder skip resolution (``draft`` mode, scale 1/2..1/8) while keeping
-    the long side >= that value; the exact resize to the working size happens later.
-    Raises :class:`ImageReadError` with a human-readable reason for empty, truncated, unrecognised or oversized files.
+    the long side >= that value; the exact resize to the working size happens later. A file of several pages or
+    frames (multi-page TIFF, HEIF sequence) gives its first; ``notes``, when given, receives a sentence saying so.
+    Raises :class:`ImageReadError` with a human-readable reason for empty, truncated, unrecognised, oversized and GIF
+    files.
     """
     p = Path(path)
     try:
@@ -128,6 +137,11 @@ def read_rgb(path: str | Path, max_pixels: int = 80_000_000, reduce_to_long_side
                     raise ImageReadError(
                         f"image too large: {w}x{h} = {w * h} pixels > limit {max_pixels} (decompression-bomb guard)"
                     )
+                if img.format == "GIF":
+                    raise ImageReadError(GIF_REASON)
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1 and notes is not None and img.format not in _SINGLE_PHOTO_FORMATS:
+                    notes.append(f"{img.format} file of {frames} pages or frames: the first is measured")
                 if reduce_to_long_side > 0 and img.format == "JPEG":
                     scale = max(w, h) / reduce_to_long_side
                     if scale >= 2:

@@ -5,8 +5,10 @@ identical. Each worker loads the segmenter once. Work is submitted through a bou
 in flight), so memory stays flat however many photos there are: no executor ever holds more than the window's
 images. Results are yielded as they finish (any order); the caller writes resume records and builds the tables.
 
-- ``local`` with ``workers=1``: in-process, with torch using every core.
-- ``local`` with ``workers=N``: ``N`` spawned processes, each with ``cores // N`` torch threads.
+- ``local`` with ``workers=1``: in-process. A thread-safe segmenter (ONNX Runtime, classical) gets ``threads`` photos
+  at a time in threads (decoding, normalising, writing and inference of different photos overlap: they release the
+  GIL), each inference on one intra-op thread; the PyTorch backend gets one photo at a time on every core.
+- ``local`` with ``workers=N``: ``N`` spawned processes, each with ``cores // N`` intra-op threads.
 - ``ray``: ``N`` Ray actors (``--ray-address`` to join a cluster; a local instance otherwise). Input photos and the
   output folder must be on storage that every node sees at the same path (NFS, a mounted bucket).
 """
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -41,27 +43,16 @@ class WorkerSpec:
     out_dir: str
     fingerprint: str
     model_sha256: str
-    torch_threads: int
-
-
-def set_threads(n: int) -> None:
-    """Limit torch/OpenCV intra-op threads in this process (``n`` >= 1)."""
-    import cv2
-
-    cv2.setNumThreads(n)
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    threads: int  # intra-op threads of the worker's segmenter (and OpenCV)
 
 
 def build_context(spec: WorkerSpec) -> RunContext:
     """Rebuild the :class:`.photo.RunContext` inside a worker (loads the segmenter once)."""
-    set_threads(spec.torch_threads)
+    import cv2
+
+    cv2.setNumThreads(spec.threads)
     cfg = RunConfig.model_validate_json(spec.cfg_json)
-    seg = load_segmenter(cfg.segmentation, cfg.normalise)
+    seg = load_segmenter(cfg.segmentation, cfg.normalise, threads=spec.threads)
     if model_key(seg.identity) != spec.model_sha256:
         raise RuntimeError("worker loaded a different model than the main process (hash mismatch)")
     return RunContext(cfg, seg, Path(spec.out_dir), spec.fingerprint, spec.model_sha256)
@@ -81,31 +72,48 @@ def _run_task(task: Task) -> dict[str, Any]:
     return process_photo(task[0], _CTX, task[1])
 
 
-def run_local(tasks: Iterable[Task], ctx: RunContext, workers: int, spec: WorkerSpec | None
+def _windowed(pool: Executor, fn: Callable[[Task], dict[str, Any]], tasks: Iterable[Task], window: int
               ) -> Iterator[dict[str, Any]]:
-    """Yield rows for ``tasks``; ``workers`` <= 1 runs in this process with ``ctx``."""
-    if workers <= 1:
+    """Submit ``fn(task)`` to ``pool`` with at most ``window`` tasks in flight; yield results as they finish."""
+    pending: set[Future] = set()
+    it = iter(tasks)
+    exhausted = False
+    while pending or not exhausted:
+        while not exhausted and len(pending) < window:
+            try:
+                pending.add(pool.submit(fn, next(it)))
+            except StopIteration:
+                exhausted = True
+        if not pending:
+            break
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for f in done:
+            yield f.result()
+
+
+def run_local(tasks: Iterable[Task], ctx: RunContext, workers: int, spec: WorkerSpec | None, threads: int = 1
+              ) -> Iterator[dict[str, Any]]:
+    """Yield rows for ``tasks``; ``workers`` <= 1 runs in this process with ``ctx``, ``threads`` photos at a time
+    (the segmenter must be thread-safe when ``threads`` > 1)."""
+    if workers <= 1 and threads <= 1:
         for item, views in tasks:
             yield process_photo(item, ctx, views)
         return
+    if workers <= 1:
+        import cv2
+
+        before = cv2.getNumThreads()
+        cv2.setNumThreads(max(1, (os.cpu_count() or 1) // threads))  # the cores are shared out between photos
+        try:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="photo") as pool:
+                yield from _windowed(pool, lambda t: process_photo(t[0], ctx, t[1]), tasks, 2 * threads)
+        finally:
+            cv2.setNumThreads(before)
+        return
     assert spec is not None
-    window = 2 * workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                              initializer=_init_worker, initargs=(spec,)) as pool:
-        pending: set[Future] = set()
-        it = iter(tasks)
-        exhausted = False
-        while pending or not exhausted:
-            while not exhausted and len(pending) < window:
-                try:
-                    pending.add(pool.submit(_run_task, next(it)))
-                except StopIteration:
-                    exhausted = True
-            if not pending:
-                break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                yield f.result()
+        yield from _windowed(pool, _run_task, tasks, 2 * workers)
 
 
 def run_ray(tasks: Iterable[Task], workers: int, spec: WorkerSpec, address: str | None) -> Iterator[dict[str, Any]]:

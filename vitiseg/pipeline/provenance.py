@@ -10,7 +10,7 @@ from importlib import metadata
 from typing import Any
 
 TRACKED_PACKAGES = ["vitiseg", "numpy", "scipy", "opencv-contrib-python", "pillow", "scikit-image", "colour-science",
-                    "torch", "segmentation-models-pytorch", "timm", "mediapipe", "pandas", "pydantic"]
+                    "onnxruntime", "torch", "segmentation-models-pytorch", "timm", "mediapipe", "pandas", "pydantic"]
 
 
 def versions() -> dict[str, str]:
@@ -33,3 +33,13 @@ def peak_rss_mb() -> dict[str, float]:
 def model_key(identity: dict[str, Any]) -> str:
     """Resume key of a segmenter: SHA-256 of its identity (weights hash plus every setting that changes a mask)."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def describe_model(identity: dict[str, Any]) -> str:
+    """One log line about a segmenter: ``model NAME (backend, SHA-256 of its weights[, of its ONNX file])``."""
+    parts = [identity.get("backend") or identity.get("kind", "?")]
+    if identity.get("sha256"):
+        parts.append(f"weights sha256 {identity['sha256'][:12]}")
+    if identity.get("onnx_sha256"):
+        parts.append(f"model.onnx sha256 {identity['onnx_sha256'][:12]}")
+    return f"model {identity.get('name')} ({', '.join(parts)})"

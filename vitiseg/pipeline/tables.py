@@ -30,6 +30,10 @@ VISIT_COLUMNS = [
     "n_photos", "n_failed",
 ]
 
+# primary keys of the tables in vitiseg.sqlite
+TABLE_KEYS = {"photos": ["path"], "regions": ["patient_id", "visit_id", "region"],
+              "visits": ["patient_id", "visit_id"], "longitudinal": ["patient_id", "visit_id"]}
+
 
 def build_tables(rows: list[dict[str, Any]], layout: VisitsLayout, regions: RegionsConfig
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:

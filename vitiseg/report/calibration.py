@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ..calibration.consistency import skin_colour_changes
 from ..config import PALM, ConsistencyConfig
-from ..io.files import atomic_write_text
+from ..io.tables import write_csv
 from .format import esc, fmt
 
 
@@ -105,7 +105,7 @@ def calibration_section(out_dir: Path, photos: pd.DataFrame | None, run: dict[st
     visits = pd.read_csv(out_dir / "visits.csv", dtype=str, keep_default_na=False)
     cfg = consistency_config(run)
     changes = skin_colour_changes(photos, visits, cfg)
-    atomic_write_text(out_dir / "skin_colour.csv", changes.to_csv(index=False, lineterminator="\n"))
+    write_csv(changes, out_dir / "skin_colour.csv", float_format=None)  # values rounded in skin_colour_changes
     n_palm = int((photos["region"] == PALM).sum())
     palm_note = f" {n_palm} palm photo(s)." if n_palm else ""
     return ("<section id='calibration'><h2>Calibration and consistency</h2>" + references_summary(photos)

@@ -203,7 +203,8 @@ def pro_section(table: cohort_mod.CohortTable) -> str:
 
 
 def patient_section(idx: int, patient: str, pv: pd.DataFrame, photos: pd.DataFrame | None, out_dir: Path,
-                     pro_columns: list[str], images: str, thumb_px: int) -> str:
+                     pro_columns: list[str], images: str, thumb_px: int, extra: str = "") -> str:
+    """One patient's article; ``extra``: more HTML for its end (the tracked patches)."""
     pv = pv.sort_values("visit_index")
     base = pv.iloc[0]
     latest = pv.iloc[-1]
@@ -254,6 +255,7 @@ def patient_section(idx: int, patient: str, pv: pd.DataFrame, photos: pd.DataFra
                              f"<th>baseline: {esc(base['visit_id'])}</th><th>{col2}</th></tr>"
                              f"<tr>{cells[0]}{cells[1]}</tr></table></div>")
             parts.append("</div>")
+    parts.append(extra)
     parts.append("</article>")
     return "".join(parts)
 
@@ -278,8 +280,9 @@ def overlay_cell(row: pd.Series | None, out_dir: Path, images: str, thumb_px: in
         cap += f"<div class='cap bad'>uncertain: {100 * unc:.1f}% of skin near threshold</div>"
     if src is None:
         return f"<td><div class='missing'>{esc(problem)}</div>{cap}</td>"
-    return (f"<td><img class='overlay' alt='overlay {esc(row.get('path', ''))}' src='{esc(src)}'>"
-            f"{cap}</td>")
+    full = quote(Path(row.get("overlay", "")).as_posix())  # the full-size overlay file, relative to the page
+    return (f"<td><a href='{esc(full)}' title='full-size overlay'><img class='overlay' "
+            f"alt='overlay {esc(row.get('path', ''))}' src='{esc(src)}'></a>{cap}</td>")
 
 
 def quality_section(photos: pd.DataFrame | None) -> str:

@@ -12,8 +12,9 @@ Conventions (also written into ``cohort.json`` under ``"conventions"``):
   baseline has the same ``visit_id`` and no two patients see two visit ids in opposite order, e.g. ``baseline``,
   ``week12``, ``week24``); otherwise (e.g. visit ids are dates) by ``visit_index`` (0 = baseline, 1 = first
   follow-up, ...). ``group_by`` may force either. Groups are ordered by the patients' visit order.
-* **Lost**: cohort patients with no row for the visit group (missed or not yet done). **Missing value**: a row
-  exists but the score is empty (e.g. every face photo failed). Both are left out of that visit's statistics:
+* **Lost**: cohort patients with no row for the visit group (missed or not yet done), or whose row has no photo
+  (``n_photos`` 0: listed in the input ``visits.csv`` only). **Missing value**: a row exists but the score is empty
+  (e.g. every face photo failed). Both are left out of that visit's statistics:
   all numbers are *observed cases*, never imputed; ``lost`` is reported beside them.
 * **Partial T-VASI** (``t_vasi_partial`` True: not every body region photographed) is counted in the ``partial``
   column and, by default, left out of every T-VASI statistic at that visit, and a partial baseline T-VASI leaves the
@@ -59,7 +60,7 @@ GroupBy = Literal["auto", "visit_id", "visit_index"]
 
 CORE_COLUMNS = (
     "patient_id", "visit_id", "visit_index", "date", "f_vasi", "t_vasi", "t_vasi_partial", "missing_regions",
-    "n_photos", "n_failed",
+    "n_photos", "n_failed", "arm",
 )
 F_THRESHOLDS = (50, 75, 90)
 T_THRESHOLDS = (50,)
@@ -69,7 +70,8 @@ CONVENTIONS: dict[str, str] = {
     "baseline": "each patient's visit_index 0; cohort = patients with a baseline row",
     "visit_groups": "by visit_id when ids form a shared schedule (same baseline id, consistent order), "
                     "else by visit_index; each follow-up group is compared with baseline within patient",
-    "lost": "cohort patients without a row for the visit group; excluded (observed cases, no imputation)",
+    "lost": "cohort patients without a row for the visit group, or whose row has no photo; excluded (observed "
+            "cases, no imputation)",
     "partial_t_vasi": "counted in 'partial'; excluded from T-VASI statistics unless include_partial_tvasi",
     "change_pct": "100*(visit-baseline)/baseline, negative = improvement; undefined (excluded) when baseline is 0",
     "responders": "change_pct <= -threshold (+1e-9 rounding tolerance); denominator = baseline > 0 with a value at "
@@ -202,6 +204,15 @@ def choose_grouping(visits: pd.DataFrame, group_by: GroupBy = "auto") -> tuple[s
         order.remove(base.iloc[0])
         order.insert(0, base.iloc[0])
     return mode, order
+
+
+def photographed(visits: pd.DataFrame) -> pd.Series:
+    """Bool per row: the visit has at least one photo (``n_photos`` > 0; True where the column is absent or empty,
+    as in visits tables written before it existed)."""
+    if "n_photos" not in visits.columns:
+        return pd.Series(True, index=visits.index)
+    n = pd.to_numeric(visits["n_photos"].replace("", np.nan), errors="coerce")
+    return n.isna() | (n > 0)
 
 
 def numeric_pro_columns(visits: pd.DataFrame, pro_columns: list[str] | None = None) -> list[str]:
@@ -337,13 +348,14 @@ def cohort_table(
             dup = sorted(set(cur.index[cur.index.duplicated()]))
             log.warning("visit group %s has several rows for patient(s) %s; keeping the first", g, dup[:5])
             cur = cur[~cur.index.duplicated()]
+        seen = int(photographed(cur).sum())
         row: dict[str, Any] = {
             "visit": g,
             "order": order,
             "is_baseline": order == 0,
             "n_patients": len(cohort),
-            "n_visits": int(len(cur)),
-            "lost": int(len(cohort) - len(cur)),
+            "n_visits": seen,
+            "lost": int(len(cohort) - seen),
             "t_vasi_partial": int(cur["t_vasi_partial"].sum()),
             "f_vasi_missing": int(cur["f_vasi"].isna().sum()),
         }

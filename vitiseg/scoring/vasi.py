@@ -7,7 +7,8 @@ Definitions (Hamzavi et al., Arch Dermatol 2004; TRuE-V trials, Rosmarin et al.,
 - Region VASI = hand units x fraction (1 hand unit ~= 1 % BSA; hand units in ``vitiseg/defaults/regions.yaml``).
 - F-VASI = face hand units (3) x facial fraction, range 0-3; undefined (NaN) when the face was not assessed.
 - T-VASI = sum of region VASI over the assessed regions, range 0-100. If any region was not assessed the value is
-  flagged *partial* (a lower bound) and the missing regions are listed: never a silent zero.
+  flagged *partial* (a lower bound) and the missing regions are listed: never a silent zero. With no region
+  assessed at all (no photo, or every photo failed) T-VASI is undefined (NaN).
 - Each photo's VASI level is its fraction snapped to the nearest of the clinicians' levels
   0, 10, 25, 50, 75, 90, 100 % (ties go to the lower level).
 """
@@ -79,5 +80,6 @@ def score_visit(region_fractions: Mapping[str, float], regions: RegionsConfig) -
             raise ValueError(f"fraction of {name} out of [0, 1]: {f}")
         region_vasi[name] = spec.hand_units * f
     f_vasi = region_vasi.get("face", float("nan"))
-    t_vasi = float(sum(region_vasi[r] for r in regions.regions if r in region_vasi))
+    # no region assessed (no photo, or every photo failed): T-VASI is unknown, not 0
+    t_vasi = float(sum(region_vasi[r] for r in regions.regions if r in region_vasi)) if region_vasi else float("nan")
     return VisitScore(f_vasi, t_vasi, bool(missing), tuple(missing), region_vasi)

@@ -1,14 +1,18 @@
 """Model folders: the typed ``config.json`` of a U-Net, its weights in safetensors, and the network built from them.
 
-A model folder (``models/<name>/``) holds
+A model folder (the shipped one: ``vitiseg/models/vitiseg-unet-mnv2/``, package data) holds
 
 - ``config.json``: :class:`ModelConfig` (architecture, encoder, classes, input normalisation, the colour normalisation
-  the photo gets first, working input size, decode settings); validated strictly (unknown keys rejected).
+  the photo gets first, working input size, decode settings, the ONNX export's record); validated strictly (unknown
+  keys rejected).
 - ``model.safetensors``: the ``state_dict`` (fp32 or fp16 on disk, always fp32 in memory), loaded with
-  ``strict=True`` so a missing, extra or mis-shaped tensor is an error, never silently ignored.
+  ``strict=True`` so a missing, extra or mis-shaped tensor is an error, never silently ignored (PyTorch backend).
+- ``model.onnx``: optional, the same network with its softmax for ONNX Runtime (``vitiseg model export``; its SHA-256
+  and the SHA-256 of the weights it was exported from are in ``config.json["onnx"]``).
 - ``README.md``: the model card (intended use, data, recipe, measured metrics, limitations).
 
-Networks are built offline (``encoder_weights=None``); weights only ever come from the folder.
+Networks are built offline (``encoder_weights=None``); weights only ever come from the folder. This module imports
+PyTorch only inside the functions that build or write networks, so reading a model folder needs no PyTorch.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..config import NormaliseConfig, StrictModel
 from ..io.files import atomic_write_bytes, atomic_write_text, sha256_file
 from .refine import RefineConfig
+
+if TYPE_CHECKING:  # PyTorch is a training dependency (vitiseg[train])
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +41,17 @@ DEFAULT_MODEL_NAME = "vitiseg-unet-mnv2"
 FORMAT_VERSION = 1
 CLASSES = ("background", "skin", "depigmented")
 PAD_MULTIPLE = 32
+WEIGHTS_FILE, ONNX_FILE = "model.safetensors", "model.onnx"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 def default_model_dir() -> Path:
-    """Folder of the shipped model: env ``VITISEG_MODEL_DIR`` if set, else ``<repo>/models/<DEFAULT_MODEL_NAME>``."""
+    """Folder of the shipped model: env ``VITISEG_MODEL_DIR`` if set, else ``vitiseg/models/<DEFAULT_MODEL_NAME>``
+    inside the installed package (package data)."""
     env = os.environ.get("VITISEG_MODEL_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
-
-
-DEFAULT_MODEL_DIR: Path = default_model_dir()
+    return Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
 
 
 class ModelError(ValueError):
@@ -75,6 +81,17 @@ class ArchConfig(StrictModel):
         return v
 
 
+class OnnxExport(StrictModel):
+    """Record of the folder's ``model.onnx`` (written by ``vitiseg model export``): the file's SHA-256, its opset, and
+    the SHA-256 of the ``model.safetensors`` it was exported from (a later change of the weights makes it stale)."""
+
+    file: Literal["model.onnx"] = ONNX_FILE
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    weights_sha256: str = Field(pattern=SHA256_PATTERN)
+    opset: int = Field(ge=7)
+    exporter: str = ""  # e.g. "torch 2.14.1 dynamo": provenance only
+
+
 class ModelConfig(StrictModel):
     """Everything needed to rebuild and run a model; written as ``config.json`` in the artifact folder."""
 
@@ -94,6 +111,7 @@ class ModelConfig(StrictModel):
     flip_average_up_down: bool = False
     refinement: RefineConfig | None = None  # per-photo colour refinement (.refine); None = network only
     weights_dtype: Literal["float32", "float16"] = "float32"
+    onnx: OnnxExport | None = None  # the folder's model.onnx, when exported
     training: dict[str, Any] = {}
 
     @field_validator("classes")
@@ -119,6 +137,52 @@ class ModelConfig(StrictModel):
         if v % PAD_MULTIPLE:
             raise ValueError(f"input_long_side must be a multiple of {PAD_MULTIPLE}")
         return v
+
+
+def weights_path(model_dir: str | Path) -> Path:
+    """``MODEL_DIR/model.safetensors``; :class:`ModelError` when it is missing."""
+    p = Path(model_dir) / WEIGHTS_FILE
+    if not p.is_file():
+        raise ModelError(f"model weights not found: {p}")
+    return p
+
+
+def model_identity(cfg: ModelConfig, model_dir: str | Path, backend: Literal["torch", "onnx"]) -> dict[str, Any]:
+    """What a run records about the model and keys its resume records on: name, backend, the weights' SHA-256 (of
+    ``model.safetensors``, the same for both backends; ``onnx_sha256`` too with ONNX Runtime), and every setting that
+    changes a mask. An ONNX-only folder (no ``model.safetensors``) is identified by the weights hash recorded at export.
+    """
+    d = Path(model_dir)
+    if backend == "onnx" and cfg.onnx is not None and not (d / WEIGHTS_FILE).is_file():
+        weights_sha = cfg.onnx.weights_sha256
+    else:
+        weights_sha = sha256_file(weights_path(d))
+    identity: dict[str, Any] = {
+        "name": cfg.name,
+        "kind": "unet",
+        "backend": backend,
+        "sha256": weights_sha,
+        "encoder": cfg.architecture.encoder,
+        "path": str(d.resolve()),
+        "input_long_side": cfg.input_long_side,
+        "depigmented_threshold": cfg.depigmented_threshold,
+        "refinement": cfg.refinement.model_dump() if cfg.refinement is not None else None,
+    }
+    if backend == "onnx" and cfg.onnx is not None:
+        identity["onnx_sha256"] = cfg.onnx.sha256
+    # only when set: run folders of artifacts without them keep their resume key
+    if cfg.depigmented_threshold_low is not None:
+        identity["depigmented_threshold_low"] = cfg.depigmented_threshold_low
+    if cfg.flip_average:
+        identity["flip_average"] = True
+    if cfg.flip_average_up_down:
+        identity["flip_average_up_down"] = True
+    return identity
+
+
+def write_model_config(model_dir: str | Path, cfg: ModelConfig) -> None:
+    """Write ``MODEL_DIR/config.json`` atomically (indented JSON, as every shipped folder has it)."""
+    atomic_write_text(Path(model_dir) / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
 
 
 def build_network(arch: ArchConfig) -> torch.nn.Module:
@@ -160,8 +224,10 @@ def save_artifact(
 ) -> str:
     """Write ``config.json``, ``model.safetensors`` (in ``cfg.weights_dtype``) and optionally ``README.md``.
 
-    Returns the hex SHA-256 of the written ``model.safetensors``. Files are written atomically.
+    Returns the hex SHA-256 of the written ``model.safetensors``. Files are written atomically. New weights have no ONNX
+    export yet: ``cfg.onnx`` is dropped (and a ``model.onnx`` left in the folder removed) until ``vitiseg model export``.
     """
+    import torch
     from safetensors.torch import save as st_save
 
     d = Path(model_dir)
@@ -173,8 +239,9 @@ def save_artifact(
         if t.is_floating_point():
             t = t.to(dtype)
         sd[k] = t.contiguous()
-    atomic_write_bytes(d / "model.safetensors", st_save(sd, metadata={"format": "pt", "name": cfg.name}))
-    atomic_write_text(d / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
+    atomic_write_bytes(d / WEIGHTS_FILE, st_save(sd, metadata={"format": "pt", "name": cfg.name}))
+    (d / ONNX_FILE).unlink(missing_ok=True)
+    write_model_config(d, cfg.model_copy(update={"onnx": None}))
     if card is not None:
         atomic_write_text(d / "README.md", card)
     return sha256_file(d / "model.safetensors")
@@ -226,18 +293,17 @@ def with_refinement(model_dir: str | Path, out_dir: str | Path, refinement: Refi
 
     The weights are copied byte for byte (same SHA-256, returned); the model card is not copied (the shipped card is
     maintained by ``scripts/evaluate_model_card.py``). ``training["refinement_from"]`` records the source artifact's
-    path and weights hash.
+    path and weights hash. The network is unchanged, so the source's ``model.onnx`` (if exported) is copied too.
     """
     src, dst = Path(model_dir), Path(out_dir)
     cfg = load_model_config(src)
-    wpath = src / "model.safetensors"
-    if not wpath.is_file():
-        raise ModelError(f"model weights not found: {wpath}")
+    wpath = weights_path(src)
     dst.mkdir(parents=True, exist_ok=True)
-    data = wpath.read_bytes()
-    atomic_write_bytes(dst / "model.safetensors", data)
+    atomic_write_bytes(dst / WEIGHTS_FILE, wpath.read_bytes())
+    onnx = cfg.onnx if cfg.onnx is not None and (src / ONNX_FILE).is_file() else None
+    if onnx is not None:
+        atomic_write_bytes(dst / ONNX_FILE, (src / ONNX_FILE).read_bytes())
     training = dict(cfg.training)
     training["refinement_from"] = {"path": str(src), "sha256": sha256_file(wpath)}
-    new = cfg.model_copy(update={"refinement": refinement, "training": training})
-    atomic_write_text(dst / "config.json", json.dumps(new.model_dump(mode="json"), indent=2) + "\n")
-    return sha256_file(dst / "model.safetensors")
+    write_model_config(dst, cfg.model_copy(update={"refinement": refinement, "training": training, "onnx": onnx}))
+    return sha256_file(dst / WEIGHTS_FILE)

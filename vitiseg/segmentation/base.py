@@ -48,7 +48,8 @@ class Segmentation:
 
     ``rgb``: ``(h, w, 3) uint8`` sRGB at the working size, as taken (not normalised; for overlays and landmarks).
     ``normalised``: the same after the segmenter's colour normalisation. ``classes``: ``(h, w) uint8`` in {0, 1, 2}. ``ambiguous``: ``(h, w) bool`` skin pixels whose depigmented share lies
-    near the decision threshold (segmenters that report it), else None. ``seconds``: ``normalise`` and ``segment``.
+    near the decision threshold (segmenters that report it), else None. ``seconds``: wall time of ``normalise`` and
+    ``segment``; ``cpu_seconds``: the same stages' CPU time in the calling thread.
     """
 
     rgb: np.ndarray
@@ -56,6 +57,7 @@ class Segmentation:
     classes: np.ndarray
     ambiguous: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def segment_photo(rgb: np.ndarray, segmenter: Segmenter, work_long_side: int,
@@ -68,10 +70,10 @@ def segment_photo(rgb: np.ndarray, segmenter: Segmenter, work_long_side: int,
     work = resize_long_side(rgb, work_long_side)
     if exclude is not None and exclude.shape != work.shape[:2]:
         exclude = cv2.resize(exclude.astype(np.uint8), work.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.thread_time()
     norm = normalise(work, segmenter.colour_normalisation, None if exclude is None else ~exclude)
-    t_norm = time.perf_counter() - t
-    t = time.perf_counter()
+    t_norm, c_norm = time.perf_counter() - t, time.thread_time() - c
+    t, c = time.perf_counter(), time.thread_time()
     ambiguous = None
     if hasattr(segmenter, "predict_with_ambiguity"):
         classes, ambiguous = segmenter.predict_with_ambiguity(norm)
@@ -80,4 +82,5 @@ def segment_photo(rgb: np.ndarray, segmenter: Segmenter, work_long_side: int,
     if exclude is not None:
         classes = np.where(exclude, np.uint8(BACKGROUND), classes)
         ambiguous = None if ambiguous is None else ambiguous & ~exclude
-    return Segmentation(work, norm, classes, ambiguous, {"normalise": t_norm, "segment": time.perf_counter() - t})
+    return Segmentation(work, norm, classes, ambiguous, {"normalise": t_norm, "segment": time.perf_counter() - t},
+                        {"normalise": c_norm, "segment": time.thread_time() - c})

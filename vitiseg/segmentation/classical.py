@@ -99,6 +99,8 @@ class ClassicalSegmenter:
     ``colour_normalisation``: what photos get before :meth:`predict` (the run config's ``normalise`` section).
     """
 
+    thread_safe = True  # photos may be measured in several threads at once (vitiseg.pipeline.threads)
+
     def __init__(self, min_skin_fraction: float = 0.01,
                  colour_normalisation: NormaliseConfig = NormaliseConfig()) -> None:
         self.min_skin_fraction = min_skin_fraction

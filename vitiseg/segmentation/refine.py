@@ -32,7 +32,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationError
 from scipy import ndimage as ndi
-from scipy.stats import multivariate_normal
 
 from ..colour import rgb_to_lab
 from ..config import ConfigError, StrictModel, format_validation_error, read_yaml
@@ -77,8 +76,10 @@ class RefineInfo:
     skin_px: int
 
 
-def _gaussian(samples: np.ndarray, reg: float) -> multivariate_normal:
+def _gaussian(samples: np.ndarray, reg: float):  # -> scipy.stats.multivariate_normal
     cov = np.cov(samples, rowvar=False) + reg * np.eye(samples.shape[1])
+    from scipy.stats import multivariate_normal  # 0.5 s of start-up, only for models with a refinement
+
     return multivariate_normal(mean=samples.mean(axis=0), cov=cov)
 
 

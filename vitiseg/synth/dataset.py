@@ -14,8 +14,6 @@ resumed after an interruption: a sample is complete when its truth JSON exists (
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import time
@@ -28,9 +26,12 @@ from tqdm import tqdm
 
 from vitiseg.io.files import atomic_write_bytes, atomic_write_text
 from vitiseg.io.images import encode_jpeg, write_png
+from vitiseg.io.tables import write_csv_rows
 from vitiseg.synth.backgrounds import (BackgroundRef, list_backgrounds, load_background, random_square_crop,
                                       shift_skin_tone)
+from vitiseg.synth.hard import EXTENSIVE_DARK_BIAS, HardPlan, sample_plan
 from vitiseg.synth.render import GENERATOR_VERSION, render_sample
+from vitiseg.synth.tones import sample_retone
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,19 @@ def pick_background(refs_by_set: dict[str, list[BackgroundRef]], rng: np.random.
 
 
 def make_one(i: int, seed: int, size: int, refs_by_set: dict[str, list[BackgroundRef]],
-             tone_shift: float = 0.0, paint_lesions: bool = True) -> tuple[bytes, np.ndarray, dict]:
-    """Render sample ``i``: returns (JPEG bytes, class mask, truth dict). Deterministic in (seed, i, settings).
+             tone_shift: float = 0.0, paint_lesions: bool = True, tone_balance: float = 0.0,
+             p_extensive: float = 0.0, p_residual: float = 0.0) -> tuple[bytes, np.ndarray, dict]:
+    """Render sample ``i``: returns (JPEG bytes of the ``(size, size, 3)`` sRGB photo, ``(size, size) uint8`` class
+    mask in {0, 1, 2}, truth dict). Deterministic in (seed, i, settings).
 
     ``tone_shift``: probability of darkening the background's skin first (:func:`shift_skin_tone`); 0 draws no
     random number for it, so such a folder is identical to one made before the option existed.
     ``paint_lesions=False``: the sample's lesion-free twin (same mask, truth and noise; see :func:`render_sample`).
+    ``p_extensive`` / ``p_residual``: probabilities of an extensive or a faint residual lesion plan
+    (:func:`vitiseg.synth.hard.sample_plan`, recorded as ``truth["plan"]``); ``tone_balance``: probability of
+    re-toning the background skin to a tone-balanced ITA, lighter or darker (:func:`vitiseg.synth.tones.sample_retone`;
+    extensive plans lean dark; recorded as ``truth["tone_shift"]``). All three at 0 draw no random number, so such a
+    folder is byte-identical to one made before the options existed (``tests/synth/test_hard_tones.py``).
     """
     rng = np.random.default_rng([seed, i])
     ref = pick_background(refs_by_set, rng)
@@ -64,11 +72,17 @@ def make_one(i: int, seed: int, size: int, refs_by_set: dict[str, list[Backgroun
     tone = None
     if tone_shift > 0 and rng.random() < tone_shift:
         rgb, tone = shift_skin_tone(rgb, skin, rng)
-    out, cls, truth = render_sample(rgb, skin, rng, paint_lesions=paint_lesions)
+    plan = sample_plan(rng, p_extensive, p_residual) if (p_extensive > 0 or p_residual > 0) else HardPlan("standard")
+    if tone_balance > 0 and rng.random() < tone_balance:
+        rgb, tone = sample_retone(rgb, skin, rng, EXTENSIVE_DARK_BIAS if plan.label == "extensive" else 0.0)
+    out, cls, truth = render_sample(rgb, skin, rng, paint_lesions=paint_lesions, target_fraction=plan.target_fraction,
+                                    kind=plan.kind, dl_scale=plan.dl_scale)
     truth = {"id": sample_id(i), "set": ref.set, "background": ref.bg_id, "split": ref.split, "seed": seed,
              "index": i, **truth}
     if tone is not None:
         truth["tone_shift"] = tone
+    if plan.label != "standard":
+        truth["plan"] = {"label": plan.label, "dl_scale": round(plan.dl_scale, 4)}
     return encode_jpeg(out, truth["photo"]["jpeg_quality"]), cls, truth
 
 
@@ -82,24 +96,21 @@ def index_row(truth: dict[str, Any]) -> dict[str, Any]:
 
 def write_index(out: Path, n: int) -> int:
     """Rebuild ``index.csv`` from the truth JSONs of samples 0..n-1 that exist; returns the row count."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    rows = 0
+    rows = []
     for i in range(n):
         p = out / "truth" / f"{sample_id(i)}.json"
         if p.is_file():
-            w.writerow(index_row(json.loads(p.read_text(encoding="utf-8"))))
-            rows += 1
-    atomic_write_text(out / "index.csv", buf.getvalue())
-    return rows
+            rows.append(index_row(json.loads(p.read_text(encoding="utf-8"))))
+    write_csv_rows(rows, INDEX_COLUMNS, out / "index.csv")
+    return len(rows)
 
 
 def _write_one(out: Path, i: int, seed: int, size: int, by_set: dict[str, list[BackgroundRef]],
-               tone_shift: float = 0.0) -> None:
-    """Render sample ``i`` and write its image, mask and (last, marking it complete) truth JSON atomically."""
+               tone_shift: float = 0.0, hard: dict[str, float] | None = None) -> None:
+    """Render sample ``i`` and write its image, mask and (last, marking it complete) truth JSON atomically.
+    ``hard``: the keyword options ``tone_balance`` / ``p_extensive`` / ``p_residual`` of :func:`make_one` in use."""
     sid = sample_id(i)
-    jpg, cls, truth = make_one(i, seed, size, by_set, tone_shift)
+    jpg, cls, truth = make_one(i, seed, size, by_set, tone_shift, **(hard or {}))
     atomic_write_bytes(out / "images" / f"{sid}.jpg", jpg)
     write_png(out / "masks" / f"{sid}.png", cls)
     atomic_write_text(out / "truth" / f"{sid}.json", json.dumps(truth, indent=1) + "\n")
@@ -108,30 +119,38 @@ def _write_one(out: Path, i: int, seed: int, size: int, by_set: dict[str, list[B
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(out: str, seed: int, size: int, by_set: dict[str, list[BackgroundRef]], tone_shift: float) -> None:
+def _init_worker(out: str, seed: int, size: int, by_set: dict[str, list[BackgroundRef]], tone_shift: float,
+                 hard: dict[str, float] | None = None) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-    _WORKER.update(out=Path(out), seed=seed, size=size, by_set=by_set, tone_shift=tone_shift)
+    _WORKER.update(out=Path(out), seed=seed, size=size, by_set=by_set, tone_shift=tone_shift, hard=hard)
 
 
 def _write_in_worker(i: int) -> int:
     w = _WORKER
-    _write_one(w["out"], i, w["seed"], w["size"], w["by_set"], w["tone_shift"])
+    _write_one(w["out"], i, w["seed"], w["size"], w["by_set"], w["tone_shift"], w.get("hard"))
     return i
 
 
 def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: int = 384,
              sets: tuple[str, ...] | list[str] = (), split: str = "all", progress: bool = True,
-             workers: int = 1, tone_shift: float = 0.0) -> dict[str, Any]:
+             workers: int = 1, tone_shift: float = 0.0, tone_balance: float = 0.0, p_extensive: float = 0.0,
+             p_residual: float = 0.0) -> dict[str, Any]:
     """Write (or complete) a dataset folder; returns ``{"written", "skipped", "seconds", "samples_per_s"}``.
 
     ``workers > 1`` renders in that many spawned processes; since sample ``i`` depends only on ``(seed, i)`` and
     the settings, the folder is byte-identical to a one-process run. ``tone_shift`` (0-1): share of samples whose
     background skin is first darkened to a brown / dark ITA (:func:`vitiseg.synth.backgrounds.shift_skin_tone`).
+    ``tone_balance``, ``p_extensive``, ``p_residual``: see :func:`make_one` (recorded in dataset.json when > 0).
     """
     if not 0.0 <= tone_shift <= 1.0:
         raise ValueError(f"tone_shift must be in [0, 1], got {tone_shift}")
+    if not 0.0 <= tone_balance <= 1.0 or p_extensive < 0 or p_residual < 0 or p_extensive + p_residual > 1:
+        raise ValueError(f"need tone_balance in [0, 1] and extensive, residual >= 0 with a sum <= 1, got "
+                         f"{tone_balance}, {p_extensive}, {p_residual}")
+    hard = {k: float(v) for k, v in (("tone_balance", tone_balance), ("p_extensive", p_extensive),
+                                     ("p_residual", p_residual)) if v > 0}
     out = Path(out)
     refs = list_backgrounds(skin_root, tuple(sets)) if sets else list_backgrounds(skin_root)
     if split != "all":
@@ -145,10 +164,11 @@ def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: in
                 "generator": f"vitiseg.synth.dataset {GENERATOR_VERSION}"}
     if tone_shift > 0:  # recorded only when used, so folders made before the option still resume
         settings["tone_shift"] = float(tone_shift)
+    settings.update(hard)  # the same for the issue-20 options
     meta_path = out / "dataset.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text(encoding="utf-8"))
-        keys = set(settings) | {"tone_shift"}
+        keys = set(settings) | {"tone_shift", "tone_balance", "p_extensive", "p_residual"}
         if {k: old.get(k) for k in keys} != {k: settings.get(k) for k in keys}:
             raise ValueError(f"{out} was generated with other settings {old}; use another --out or the same settings")
     out.mkdir(parents=True, exist_ok=True)
@@ -160,13 +180,14 @@ def generate(skin_root: str | Path, out: str | Path, n: int, seed: int, size: in
     bar = tqdm(total=len(todo), desc="synth dataset", unit="img", disable=not progress)
     if workers <= 1 or len(todo) < 2:
         for i in todo:
-            _write_one(out, i, seed, size, by_set, tone_shift)
+            _write_one(out, i, seed, size, by_set, tone_shift, hard)
             written += 1
             bar.update()
     else:
         ctx = get_context("spawn")
         chunk = max(1, min(64, len(todo) // (workers * 8)))
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(str(out), seed, size, by_set, tone_shift)) as pool:
+        initargs = (str(out), seed, size, by_set, tone_shift, hard)
+        with ctx.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
             for _ in pool.imap_unordered(_write_in_worker, todo, chunksize=chunk):
                 written += 1
                 bar.update()

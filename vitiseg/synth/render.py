@@ -50,6 +50,9 @@ DARK_ITA_NONE = 10.0
 DARK_ITA_FULL = -20.0
 DL_MIN = 6.0
 RHO_MAX = 1.0
+#: floor of the lightness gain (L*) of *faint* lesions (``render_sample(dl_scale < 1)``, :mod:`.hard`): just below the
+#: lowest 10th percentile measured on real lesions (5.2 L*), so faint lesions stay in the range seen on real photos
+FAINT_DL_MIN = 4.0
 
 
 def sample_appearance(ita: float, rng: np.random.Generator) -> LesionParams:
@@ -102,6 +105,7 @@ def render_sample(
     jpeg: bool = False,
     exact: bool = False,
     paint_lesions: bool = True,
+    dl_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Render one synthetic vitiligo photo.
 
@@ -119,6 +123,8 @@ def render_sample(
         paint_lesions: False renders the lesion-free twin of the same sample: every random draw, the class mask,
             the truth and the camera degradation (noise included) are identical, only the depigmentation is not
             painted (``research/2026-11-30-synth-visibility/`` measures how much each labelled pixel changed).
+        dl_scale: < 1 paints *faint* lesions: the sampled lightness gain dL (L* units) is multiplied by it, floored at
+            :data:`FAINT_DL_MIN` (1 = the standard appearance: no change and no random draw).
 
     Returns:
         ``(rgb (H,W,3) uint8, classmask (H,W) uint8 in {0,1,2}, truth dict)``; truth holds pixel counts per class,
@@ -130,6 +136,8 @@ def render_sample(
     target = sample_target_fraction(rng) if target_fraction is None else float(target_fraction)
     ita = skin_ita(background_rgb, skin)
     params = sample_appearance(ita, rng)
+    if dl_scale != 1.0:
+        params = replace(params, dL=float(max(params.dL * dl_scale, min(FAINT_DL_MIN, params.dL))))
     if kind is None and target > 0.08:  # confetti macules only make sense for small involvement
         w = np.array([0.0 if k == "confetti" else p for k, p in zip(KINDS, KIND_WEIGHTS)])
         kind = str(rng.choice(KINDS, p=w / w.sum()))

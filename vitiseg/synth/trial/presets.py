@@ -68,4 +68,7 @@ PRESETS: dict[str, CohortPreset] = {
         source="week-12 figures given in vitiseg issue 3 (ruxolitinib cream, adults, facial involvement, 0.5-10 % BSA)",
     ),
     "small": CohortPreset(name="small", patients=3, size=384, visits={"baseline": 0, "week12": 84}),
+    # the bundled example (scripts/make_example.py): with real photos, only regions a real photo shows
+    # (see .standins; T-VASI partial without lower limbs and feet)
+    "example": CohortPreset(name="example", patients=3, size=512, visits={"baseline": 0, "week12": 84}),
 }

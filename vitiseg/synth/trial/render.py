@@ -43,6 +43,10 @@ hairline, cheeks to the jawline and tragus, nose; lips, eyelids, eyes, ears, nec
   ``TRUTH/face_area/<patient>/<visit>/face_front.png`` (uint8, 255 = counted facial area), beside
   ``TRUTH/masks/...``; ``f_vasi == 3 * #(mask == 2 & area) / #(mask > 0 & area)`` holds exactly on the saved files.
 
+Tracking truth (``--camera-motion S``, ``--repigmentation patterns``; off by default, and then the output is
+byte-identical to a generator without them): follow-ups are taken with a moved camera and / or lesions repigment in a
+drawn pattern, and ``TRUTH/tracking/`` holds the true transforms, change maps and patterns (:mod:`.tracking_truth`).
+
 With ``--background procedural`` the procedural faces have no FaceMesh landmarks: the facial area is then the whole
 photo (the saved area mask is all 255), ``f_vasi == f_vasi_allskin``, and such folders must be run with
 ``face.area: skin``.
@@ -56,8 +60,6 @@ stand-in). Each region of a patient is a different person's photo, so skin tone 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -72,6 +74,7 @@ from vitiseg.colour import skin_ita
 from vitiseg.config import load_regions
 from vitiseg.io.files import atomic_write_bytes, atomic_write_text
 from vitiseg.io.images import write_png
+from vitiseg.io.tables import write_csv_rows
 from vitiseg.synth.backgrounds import (
     BackgroundRef,
     list_backgrounds,
@@ -87,6 +90,8 @@ from .plan import cohort_statistics, plan_cohort
 from .presets import (FACE_LANDMARK_TOL, MAX_FACE_TRIES, MIN_AREA_SKIN_SHARE, PHOTO_NAME, PRESETS, PROCEDURAL_PART,
                       REAL_STANDIN, REGION_KINDS, REGIONS)
 from .scene import FaceAreaLost, RegionScene, area_counts, render_visit, truev_area
+from .standins import STANDIN_TABLES, StandIn, standin_background, standin_pools
+from .tracking_truth import TrackingOptions, TrackingTruth
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +99,6 @@ log = logging.getLogger(__name__)
 def _fraction(cls: np.ndarray) -> tuple[int, int]:
     c = np.bincount(cls.ravel(), minlength=3)
     return int(c[1] + c[2]), int(c[2])
-
-
-def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    return buf.getvalue()
 
 
 def _fmt(x: float | None, nd: int = 6) -> str:
@@ -149,19 +145,21 @@ def _background_pools(skin_root: str | Path | None, background: str) -> dict[str
 
 
 def _patient_scenes(plan: dict[str, Any], prng: np.random.Generator, pools: dict[str, list[BackgroundRef]],
-                    background: str, size: int, no_face: set[str]) -> dict[str, RegionScene]:
+                    background: str, size: int, no_face: set[str],
+                    standins: dict[str, StandIn] | None = None) -> dict[str, RegionScene]:
     """One background, lesion layout and appearance per region of a patient (drawn from ``prng``, in region order).
 
-    A face background on which FaceMesh finds no usable facial area is added to ``no_face`` and another is drawn."""
+    A face background on which FaceMesh finds no usable facial area is added to ``no_face`` and another is drawn.
+    ``standins`` (:mod:`.standins`): only those regions, from pools keyed by region, cropped as each says."""
     tone = None
     if background == "procedural":
         tone = sample_skin_tone(prng)
     used: set[str] = set()
     scenes: dict[str, RegionScene] = {}
-    for reg in REGIONS:
+    for reg in standins or REGIONS:
         area = None
         if background == "real":
-            pool = pools[REAL_STANDIN[reg]]
+            pool = pools[reg] if standins else pools[REAL_STANDIN[reg]]
             for _try in range(MAX_FACE_TRIES if reg == "face" else 1):
                 cand = [r for r in pool if r.bg_id not in used and r.bg_id not in no_face] or \
                        [r for r in pool if r.bg_id not in no_face]
@@ -169,7 +167,10 @@ def _patient_scenes(plan: dict[str, Any], prng: np.random.Generator, pools: dict
                     raise ValueError(f"no {REAL_STANDIN[reg]} background with a detectable facial area")
                 ref = cand[int(prng.integers(len(cand)))]
                 used.add(ref.bg_id)
-                rgb, skin = load_background(ref.image, ref.mask)
+                if standins:  # the pool holds only photos whose crop succeeds
+                    rgb, skin = standin_background(ref.image, ref.mask, standins[reg].crop)  # type: ignore[misc]
+                else:
+                    rgb, skin = load_background(ref.image, ref.mask)
                 rgb, skin = resize_long_side_pair(rgb, skin, size)
                 if reg != "face":
                     break
@@ -195,21 +196,29 @@ def _patient_scenes(plan: dict[str, Any], prng: np.random.Generator, pools: dict
 
 def _render_visit_photos(plan: dict[str, Any], scenes: dict[str, RegionScene], vi: int, vid: str,
                          vrng: np.random.Generator, out: Path, truth: Path, stats: _RenderStats,
-                         bar: tqdm) -> dict[str, Any]:
-    """Render and write every region photo of one visit; returns the visit's truth row (fractions, pixel counts)."""
+                         bar: tqdm, regions: tuple[str, ...] = REGIONS, tracking: TrackingTruth | None = None,
+                         pi: int = 0) -> dict[str, Any]:
+    """Render and write every region photo of one visit; returns the visit's truth row (fractions, pixel counts).
+
+    ``tracking`` (tracking-truth options on): camera motion and repigmentation patterns, and their truth collected."""
     pid = plan["patient_id"]
     row: dict[str, Any] = {"patient_id": pid, "visit_id": vid, "visit_index": vi}
-    for reg in REGIONS:
+    for reg in regions:
         sc = scenes[reg]
         target = plan["frac"][vi][reg]
         base_frac = plan["frac"][0][reg]
         ratio = target / base_frac if base_frac > 0 else 1.0
         grow = 0.6 + 1.8 * float(np.clip(1.0 - ratio, 0.0, 1.0))
         truev = reg == "face" and sc.area is not None
-        jpg, cls, farea, meta = render_visit(sc, target, grow, vrng, jitter=vi > 0, truev=truev)
+        cam = tracking.camera(pi, vi, reg, sc.skin.shape) if tracking else None
+        lesions = tracking.lesion_plan(pid, reg) if tracking else None
+        jpg, cls, farea, meta = render_visit(sc, target, grow, vrng, jitter=vi > 0, truev=truev, camera=cam,
+                                             lesions=lesions)
         rel = Path(pid) / vid / f"{PHOTO_NAME[reg]}.jpg"
         atomic_write_bytes(out / rel, jpg)
         write_png(truth / "masks" / pid / vid / f"{PHOTO_NAME[reg]}.png", cls)
+        if tracking:
+            tracking.record(pi, pid, vi, vid, reg, rel.name, cls, cam, meta)
         if reg == "face":
             if farea is None:  # procedural face: no landmarks, the whole photo counts
                 farea = np.ones(cls.shape, bool)
@@ -256,9 +265,12 @@ def _pro_row(pid: str, vid: str, vi: int, visit_date: date, row: dict[str, Any],
     return pro
 
 
-def _patient_row(pid: str, visits: list[str], base: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
-    """patients.csv row: baseline and final scores, % change and responder flags."""
+def _patient_row(pid: str, visits: list[str], base: dict[str, Any], last: dict[str, Any],
+                 t_comparable: bool = True) -> dict[str, Any]:
+    """patients.csv row: baseline and final scores, % change and responder flags (T-VASI change left empty when
+    not ``t_comparable``: partial T-VASI, as ``vitiseg run`` leaves it)."""
     fc, tc = _change(base["f_vasi"], last["f_vasi"]), _change(base["t_vasi"], last["t_vasi"])
+    tc = tc if t_comparable else None
     fca = _change(base["f_vasi_allskin"], last["f_vasi_allskin"])
     return {
         "patient_id": pid, "baseline_visit_id": visits[0], "final_visit_id": visits[-1],
@@ -277,77 +289,101 @@ def _patient_row(pid: str, visits: list[str], base: dict[str, Any], last: dict[s
 
 def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_root: str | Path | None = None,
                     patients: int | None = None, size: int | None = None, truth_dir: str | Path | None = None,
-                    background: str = "real", progress: bool = True) -> dict[str, Any]:
-    """Write the visits folder ``out`` and its truth folder; returns the summary (also written as summary.json)."""
+                    background: str = "real", progress: bool = True,
+                    tracking: TrackingOptions | None = None) -> dict[str, Any]:
+    """Write the visits folder ``out`` and its truth folder; returns the summary (also written as summary.json).
+
+    ``tracking``: camera motion between visits and repigmentation patterns, with their truth in ``TRUTH/tracking/``
+    (:mod:`.tracking_truth`); None or options that are off leave the output byte-identical."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     pr = PRESETS[preset]
+    standins = STANDIN_TABLES.get(preset) if background == "real" else None
+    regions = tuple(standins) if standins else REGIONS
+    missing = [r for r in REGIONS if r not in regions]  # no real photo shows them: T-VASI partial, honestly
     size = int(size or pr.size)
     out = Path(out)
     truth = Path(truth_dir) if truth_dir else out.parent / f"{out.name}_truth"
     hu = {r: s.hand_units for r, s in load_regions().regions.items()}
     plans = plan_cohort(pr, np.random.default_rng([seed, 1]), patients)
     visits = list(pr.visits)
-    pools = _background_pools(skin_root, background)
+    if standins and skin_root is None:
+        raise ValueError("--skin-root is required with --background real (or use --background procedural)")
+    pools = standin_pools(skin_root, standins) if standins else _background_pools(skin_root, background)
 
     base_day = date(2024, 1, 8)
     visit_rows: list[dict[str, Any]] = []
     truth_rows: list[dict[str, Any]] = []
     patient_rows: list[dict[str, Any]] = []
     stats = _RenderStats()
-    bar = tqdm(total=len(plans) * len(visits) * len(REGIONS), desc="synth cohort", unit="photo", disable=not progress)
+    bar = tqdm(total=len(plans) * len(visits) * len(regions), desc="synth cohort", unit="photo", disable=not progress)
     no_face: set[str] = set()  # face backgrounds on which FaceMesh finds no usable facial area
+    tt = TrackingTruth(tracking, seed, truth) if tracking is not None and tracking.enabled else None
     for pi, plan in enumerate(plans):
         pid = plan["patient_id"]
         n_rows = (len(truth_rows), len(visit_rows), stats.snapshot())
         for _attempt in range(MAX_FACE_TRIES):
             try:
                 prng = np.random.default_rng([seed, 2, pi])
-                scenes = _patient_scenes(plan, prng, pools, background, size, no_face)
+                scenes = _patient_scenes(plan, prng, pools, background, size, no_face, standins)
                 start = base_day + timedelta(days=int(prng.integers(0, 180)))
                 dlqi0 = int(np.clip(round(2 + 2.5 * plan["f"][0] + prng.normal(3, 2)), 0, 30))
                 for vi, vid in enumerate(visits):
                     vrng = np.random.default_rng([seed, 3, pi, vi])
-                    row = _render_visit_photos(plan, scenes, vi, vid, vrng, out, truth, stats, bar)
+                    row = _render_visit_photos(plan, scenes, vi, vid, vrng, out, truth, stats, bar, regions, tt, pi)
                     row["f_vasi"] = hu["face"] * row["frac_face"]
-                    row["t_vasi"] = sum(hu[r] * row[f"frac_{r}"] for r in REGIONS)
+                    row["t_vasi"] = sum(hu[r] * row[f"frac_{r}"] for r in regions)
                     row["f_vasi_allskin"] = hu["face"] * row["frac_face_allskin"]
                     row["t_vasi_allskin"] = row["t_vasi"] + hu["face"] * (row["frac_face_allskin"] - row["frac_face"])
                     row["target_f_vasi"] = plan["f"][vi]
                     row["target_t_vasi"] = plan["t"][vi]
+                    if missing:
+                        row["target_t_vasi"] = sum(hu[r] * plan["frac"][vi][r] for r in regions)
+                        row["t_vasi_partial"], row["missing_regions"] = True, ";".join(missing)
                     truth_rows.append(row)
                     visit_rows.append(_pro_row(pid, vid, vi, start + timedelta(days=pr.visits[vid]), row,
                                                truth_rows[-1 - vi], dlqi0, vrng))
-                patient_rows.append(_patient_row(pid, visits, truth_rows[-len(visits)], truth_rows[-1]))
+                patient_rows.append(_patient_row(pid, visits, truth_rows[-len(visits)], truth_rows[-1],
+                                                 t_comparable=not missing))
             except FaceAreaLost as exc:  # lesions/camera hid the face: another face background for this patient
                 log.info("%s: %s; drawing another face background", pid, exc)
                 no_face.add(exc.bg_id)
+                if tt is not None:
+                    tt.forget_patient(pid)
                 del truth_rows[n_rows[0]:], visit_rows[n_rows[1]:]
                 stats.restore(n_rows[2])
-                bar.n = pi * len(visits) * len(REGIONS)
+                bar.n = pi * len(visits) * len(regions)
                 bar.refresh()
                 continue
             break
         else:
             raise ValueError(f"{pid}: no face background keeps a detectable facial area after rendering")
     bar.close()
-    return _write_truth(out, truth, pr, seed, size, background, plans, visits, visit_rows, truth_rows, patient_rows,
-                        stats, no_face)
+    summary = _write_truth(out, truth, pr, seed, size, background, plans, visits, visit_rows, truth_rows,
+                           patient_rows, stats, no_face, standins)
+    if tt is not None:
+        summary["tracking"] = tt.write()
+        atomic_write_text(truth / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
 
 
 def _write_truth(out: Path, truth: Path, pr: Any, seed: int, size: int, background: str, plans: list[dict[str, Any]],
                  visits: list[str], visit_rows: list[dict[str, Any]], truth_rows: list[dict[str, Any]],
-                 patient_rows: list[dict[str, Any]], stats: _RenderStats, no_face: set[str]) -> dict[str, Any]:
+                 patient_rows: list[dict[str, Any]], stats: _RenderStats, no_face: set[str],
+                 standins: dict[str, StandIn] | None = None) -> dict[str, Any]:
     """Write ``OUT/visits.csv`` and the truth folder (visits.csv, patients.csv, summary.json); returns the summary."""
-    atomic_write_text(out / "visits.csv", _csv(visit_rows, ["patient_id", "visit_id", "date", "vns", "dlqi"]))
+    regions = tuple(standins) if standins else REGIONS
+    write_csv_rows(visit_rows, ["patient_id", "visit_id", "date", "vns", "dlqi"], out / "visits.csv")
     cols = ["patient_id", "visit_id", "visit_index", "f_vasi", "t_vasi", "target_f_vasi", "target_t_vasi",
             "f_vasi_allskin", "t_vasi_allskin"]
     for kind in ("frac", "target_frac", "skin_px", "depigmented_px", "background"):
-        cols += [f"{kind}_{r}" for r in REGIONS]
+        cols += [f"{kind}_{r}" for r in regions]
     cols += ["area_px_face", "frac_face_allskin", "skin_px_face_allskin", "depigmented_px_face_allskin"]
+    if regions != REGIONS:
+        cols += ["t_vasi_partial", "missing_regions"]
     fmt_rows = [{k: (_fmt(v) if isinstance(v, float) else v) for k, v in r.items()} for r in truth_rows]
-    atomic_write_text(truth / "visits.csv", _csv(fmt_rows, cols))
-    atomic_write_text(truth / "patients.csv", _csv(patient_rows, list(patient_rows[0])))
+    write_csv_rows(fmt_rows, cols, truth / "visits.csv")
+    write_csv_rows(patient_rows, list(patient_rows[0]), truth / "patients.csv")
     achieved = cohort_statistics(truth_rows, visits)
     achieved_allskin = cohort_statistics(
         [{**r, "f_vasi": r["f_vasi_allskin"], "t_vasi": r["t_vasi_allskin"]} for r in truth_rows], visits)
@@ -369,7 +405,8 @@ def _write_truth(out: Path, truth: Path, pr: Any, seed: int, size: int, backgrou
         "face_renders_per_photo_max": max(fr) if fr else 0,
         "face_renders_per_photo_mean": float(np.mean(fr)) if fr else 0.0,
         "face_backgrounds_without_area": sorted(no_face),
-        "stand_ins": REAL_STANDIN if background == "real" else PROCEDURAL_PART,
+        "stand_ins": ({r: f"{s.set}" + (f" ({s.crop} crop)" if s.crop else "") for r, s in standins.items()}
+                      if standins else REAL_STANDIN if background == "real" else PROCEDURAL_PART),
         "truth_rule": "fraction = depigmented px / skin px of the region's photo(s); face: within the TRuE-V "
                       "facial area (face_area/ masks; the whole photo with procedural backgrounds); "
                       "F-VASI = 3 * face fraction; f_vasi_allskin = 3 * all-skin face fraction; "

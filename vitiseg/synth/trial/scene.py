@@ -15,9 +15,11 @@ from PIL import Image
 from vitiseg.io.images import encode_jpeg
 from vitiseg.synth.appearance import LesionParams, apply_depigmentation
 from vitiseg.synth.photo import apply_photo, sample_photo_params
-from vitiseg.synth.shapes import Layout, classes_from_alpha, follicle_map, solve_threshold
+from vitiseg.synth.shapes import Layout, classes_from_alpha, depigmentation_alpha, follicle_map, solve_threshold
 
+from .motion import warp_layers
 from .presets import FACE_AREA_ITERATIONS
+from .repigment import LesionPlan, alpha_of_core, solve_progress
 
 log = logging.getLogger(__name__)
 
@@ -97,34 +99,65 @@ def area_counts(cls: np.ndarray, area: np.ndarray) -> tuple[int, int]:
 
 
 def render_visit(scene: RegionScene, target: float, island_grow: float, rng: np.random.Generator,
-                  jitter: bool, truev: bool = False) -> tuple[bytes, np.ndarray, np.ndarray | None, dict]:
+                  jitter: bool, truev: bool = False, camera: np.ndarray | None = None,
+                  lesions: LesionPlan | None = None) -> tuple[bytes, np.ndarray, np.ndarray | None, dict]:
     """Render one visit photo: ``(JPEG bytes, class mask, facial area or None, meta)``.
 
     ``truev``: face photo on a real face -- the target is the fraction within the TRuE-V facial area of the rendered
-    photo (module docstring); otherwise within all skin.
+    photo (module docstring); otherwise within all skin. Tracking-truth options (both None by default, which renders
+    exactly as before they existed): ``camera``, the baseline -> photo homography (:mod:`.motion`) replacing the small
+    jitter; ``lesions``, the baseline lesions' repigmentation plan (:mod:`.repigment`) replacing the threshold rule
+    when the target is below the baseline's. With either, ``meta["scene_classes"]`` is the visit's class mask in the
+    baseline frame (what the follow-up looks like aligned to the baseline).
     """
     lay = scene.layout
     isl = follicle_map(lay, scene.skin.shape, island_grow) if len(lay.follicle_r) else None
-    rgb, skin, field, isl, area = _jitter(scene.rgb, scene.skin, lay.field, isl, rng, 1.0 if jitter else 0.0,
-                                          scene.area if truev else None)
+    isl_scene = isl
+    if camera is None:
+        rgb, skin, field, isl, area = _jitter(scene.rgb, scene.skin, lay.field, isl, rng, 1.0 if jitter else 0.0,
+                                              scene.area if truev else None)
+    else:
+        rgb, skin, field, isl, area = warp_layers(camera, scene.rgb, scene.skin, lay.field, isl,
+                                                  scene.area if truev else None)
     lay_v = Layout(field, lay.kind, lay.border_px, lay.trichrome_px, lay.trichrome_in, lay.trichrome_out,
                    lay.follicle_yx, lay.follicle_r, lay.symmetric)
     photo = sample_photo_params(rng, 0.6)
     noise_seed = int(rng.integers(2**62))
+    progress: list[float] = []
+
+    def solve(dom: np.ndarray | None, tol: int) -> tuple[float, np.ndarray]:
+        if lesions is not None:
+            got = solve_progress(lesions, camera, skin, dom, target, tol)
+            if got is not None:
+                progress[:] = [got[0]]
+                return got[0], alpha_of_core(got[1], skin, lay)
+        progress.clear()
+        return solve_threshold(lay_v, skin, target, isl, tol_px=tol, max_iter=40, domain=dom)
+
+    def scene_classes(t: float) -> np.ndarray | None:
+        if camera is None and lesions is None:
+            return None
+        if progress:
+            return classes_from_alpha(lesions.core(progress[0]).astype(np.float32), scene.skin)
+        return classes_from_alpha(depigmentation_alpha(lay, scene.skin, t, isl_scene), scene.skin)
+
     if not truev:
         n_skin = int(skin.sum())
         tol = int(0.001 * target * n_skin) + 2
-        t, alpha = solve_threshold(lay_v, skin, target, isl, tol_px=tol, max_iter=40)
+        t, alpha = solve(None, tol)
         cls = classes_from_alpha(alpha, skin)
         out = apply_photo(apply_depigmentation(rgb, alpha, scene.params), photo, np.random.default_rng(noise_seed))
-        return encode_jpeg(out, photo.jpeg_quality), cls, None, {"threshold": t, "photo": photo.as_dict()}
+        meta = {"threshold": t, "photo": photo.as_dict()}
+        if (sc := scene_classes(t)) is not None:
+            meta.update(scene_classes=sc, repigmentation="patterns" if progress else "threshold")
+        return encode_jpeg(out, photo.jpeg_quality), cls, None, meta
     best: tuple | None = None
     renders = redraws = 0
     while renders < FACE_AREA_ITERATIONS + redraws:
         dom = skin & area
         n_dom = int(dom.sum())
         tol = int(0.001 * target * n_dom) + 2
-        t, alpha = solve_threshold_in(lay_v, skin, dom, target, isl, tol_px=tol)
+        t, alpha = solve(dom, tol)
         cls = classes_from_alpha(alpha, skin)
         out = apply_photo(apply_depigmentation(rgb, alpha, scene.params), photo, np.random.default_rng(noise_seed))
         jpg = encode_jpeg(out, photo.jpeg_quality)
@@ -143,13 +176,15 @@ def render_visit(scene: RegionScene, target: float, island_grow: float, rng: np.
         s_px, d_px = area_counts(cls, a_r)
         excess = abs(d_px / max(s_px, 1) - target) - 0.001 * target - 2.0 / max(s_px, 1)
         if best is None or excess < best[0]:
-            best = (excess, jpg, cls, a_r, t)
+            best = (excess, jpg, cls, a_r, t, list(progress))
         if excess <= 0:
             break
         area = a_r
     if best is None:
         raise FaceAreaLost(scene.background.split("/")[-1],
                            f"FaceMesh finds no facial area on the rendered face photo ({scene.background})")
-    excess, jpg, cls, a_r, t = best
-    return jpg, cls, a_r, {"threshold": t, "photo": photo.as_dict(), "face_renders": renders,
-                           "face_tolerance_excess": max(0.0, excess)}
+    excess, jpg, cls, a_r, t, progress[:] = best
+    meta = {"threshold": t, "photo": photo.as_dict(), "face_renders": renders, "face_tolerance_excess": max(0.0, excess)}
+    if (sc := scene_classes(t)) is not None:
+        meta.update(scene_classes=sc, repigmentation="patterns" if progress else "threshold")
+    return jpg, cls, a_r, meta

@@ -1,0 +1,80 @@
+"""Issue 20 tools and recipe: the research configs validate, the one-command recipe prints its steps, and the
+development harness, the ITA histogram and the timing script run on tiny models and data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from vitiseg.training.config import load_train_config
+
+from helpers import REPO, load_script, save_tiny_unet, tiny_train_config
+
+CONFIGS = REPO / "research" / "2026-12-01-segmenter" / "configs"
+
+
+def test_research_configs_validate_and_differ_only_by_their_lever():
+    base = load_train_config(CONFIGS / "short_lite0.yaml")
+    tone = load_train_config(CONFIGS / "short_lite0_skintone.yaml")
+    full = load_train_config(CONFIGS / "train_unet_lite0_issue20.yaml")
+    assert base.encoder_init == tone.encoder_init == full.encoder_init == "imagenet_lite0"
+    assert [s.tone_aug for s in base.data.sources] == [0.0] * 6
+    assert [s.tone_aug for s in tone.data.sources] == [0.0, 0.0, 0.5, 0.5, 0.5, 0.5]
+    b, t = base.model_dump(), tone.model_dump()
+    for s in t["data"]["sources"]:
+        s["tone_aug"] = 0.0
+    assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in t.items() if k != "name"}
+    assert full.max_minutes == 110 and full.optim.time_schedule
+    hard = load_train_config(CONFIGS / "short_lite0_hard.yaml").model_dump()
+    assert hard["data"]["sources"][0]["path"] == "data_cache/synth_hard"
+    hard["data"]["sources"][0]["path"] = "data_cache/synth_std"
+    assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in hard.items() if k != "name"}
+
+
+def test_recipe_dry_run_prints_its_three_steps(capsys):
+    mod = load_script("scripts/train_issue20.py")
+    assert (REPO / mod.CONFIG).is_file()
+    assert mod.main(["--dry-run", "--out", "runs/x"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("+ ")]
+    assert len(lines) == 3
+    assert " synth dataset " in lines[0] and f"--out {mod.SYNTH['out']}" in lines[0]
+    assert f"train --config {mod.CONFIG} --out runs/x" in lines[1]
+    assert lines[2].endswith("model export runs/x/model")
+
+
+def test_harness_parts_on_a_tiny_model(tmp_path, proc_dataset):
+    h = load_script("scripts/dev_harness.py")
+    save_tiny_unet(tmp_path / "m")
+    model = h.decoded_copy(tmp_path / "m", tmp_path / "out" / "model", "0.6:0.4")
+    cfg = json.loads((model / "config.json").read_text())
+    assert (cfg["depigmented_threshold"], cfg["depigmented_threshold_low"], cfg["flip_average"]) == (0.6, 0.4, True)
+    assert (model / "model.safetensors").resolve() == (tmp_path / "m" / "model.safetensors").resolve()
+    assert h.decoded_copy(tmp_path / "m", tmp_path / "unused", "") == tmp_path / "m"
+    from vitiseg.segmentation.unet import UNetSegmenter
+
+    m = h.synth_metrics(UNetSegmenter.load(model, device="cpu"), proc_dataset)
+    assert m["n"] == 8 and 0.0 <= m["depig_dice"] <= 1.0 and 0.0 <= m["skin_dice"] <= 1.0
+    res = {"synth_val": m, "skin_val": {"ita_skin_dice": {"T1": 0.5, "T2": 0.6, "T3": 0.7},
+                                        "worst_tertile_skin_dice": 0.5, "false_alarms": 1}}
+    head = h.headline(res)
+    assert head["D:val"] == round(m["depig_dice"], 4) and head["S:worst"] == 0.5 and head["FA:skin_val"] == 1
+
+
+def test_ita_histogram_and_timing_on_tiny_inputs(tmp_path, proc_dataset, capsys):
+    hist = load_script("scripts/ita_histogram.py")
+    counts = hist.source_histogram(tiny_train_config(proc_dataset), "proc", 6, min_px=20)
+    assert sum(counts.values()) == 6 and set(counts) == {"very_light", "light", "intermediate", "tan", "brown",
+                                                         "dark", "skipped"}
+    timing = load_script("scripts/segmenter_time.py")
+    save_tiny_unet(tmp_path / "a")
+    save_tiny_unet(tmp_path / "b")
+    out = tmp_path / "t.json"
+    assert timing.main(["--model", str(tmp_path / "a"), "--model", str(tmp_path / "b"), "--photos",
+                        str(proc_dataset / "images"), "--n", "2", "--threads", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res[str(tmp_path / "a")]["ratio_to_first"] == 1.0 and res[str(tmp_path / "b")]["n"] == 2
