@@ -41,6 +41,7 @@ import pandas as pd
 from ..config import ConfigError, RunConfig, load_config, load_regions
 from ..io.images import read_mask
 from ..io.layout import discover
+from ..io.tables import write_csv
 from ..pipeline.photo import output_stem
 from ..synth.trial.repigment import lesion_labels
 from ..tracking.changes import NOT_COMPARED, REPIGMENTED, change_areas
@@ -268,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(s, f"{masks}, {args.transform} transform")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        pairs.to_csv(args.out / "pairs.csv", index=False)
-        patches.to_csv(args.out / "patches.csv", index=False)
+        write_csv(pairs, args.out / "pairs.csv")
+        write_csv(patches, args.out / "patches.csv")
         (args.out / "summary.json").write_text(json.dumps(s, indent=2, default=float) + "\n")
     return 0
 

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from vitiseg.io.files import atomic_write_text
 from vitiseg.io.images import write_png
+from vitiseg.io.tables import write_csv
 from vitiseg.tracking.changes import change_codes
 
 from .motion import sample_camera_motion, visible_in
@@ -143,8 +143,7 @@ class TrackingTruth:
         root = self.truth / "tracking"
         for name, rows, cols in (("transforms", self.transforms, TRANSFORM_COLUMNS),
                                  ("lesions", self.lesions, LESION_COLUMNS)):
-            atomic_write_text(root / f"{name}.csv", pd.DataFrame(rows, columns=cols).to_csv(index=False,
-                                                                                            lineterminator="\n"))
+            write_csv(pd.DataFrame(rows, columns=cols), root / f"{name}.csv", float_format=None)  # homographies: exact
         return {"camera_motion": self.options.camera_motion, "repigmentation": self.options.repigmentation,
                 "transforms": len(self.transforms), "lesion_rows": len(self.lesions),
                 "rule": "TRUTH/tracking: transforms.csv (baseline -> follow-up homography, px), changes/ (codes of "
