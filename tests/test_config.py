@@ -65,6 +65,22 @@ def test_fingerprint_tracks_result_relevant_settings() -> None:
     assert a.fingerprint() != load_config(overrides={"normalise": {"method": "none"}}).fingerprint()
     assert a.fingerprint() != load_config(overrides={"io": {"work_long_side": 512}}).fingerprint()
     assert a.fingerprint() != load_config(overrides={"face": {"area": "skin"}}).fingerprint()
+    assert a.fingerprint() != load_config(overrides={"calibration": {"marker": {"size_cm": 2}}}).fingerprint()
+    assert a.fingerprint() != load_config(overrides={"calibration": {"chart": {"detect": False}}}).fingerprint()
+    # the report's consistency thresholds change no photo's result
+    assert a.fingerprint() == load_config(overrides={"calibration": {"consistency": {"max_delta_L": 9}}}).fingerprint()
+
+
+def test_calibration_section_is_typed(tmp_path: Path) -> None:
+    cfg = load_config()
+    assert cfg.calibration.marker.size_cm is None and cfg.calibration.chart.detect  # no scale unless a size is given
+    p = tmp_path / "c.yaml"
+    assert_config_error(load_config, p, "calibration:\n  marker:\n    sise_cm: 2\n",
+                        r"unknown key 'calibration.marker.sise_cm'")
+    assert_config_error(load_config, p, "calibration:\n  marker:\n    dictionary: DICT_9X9\n",
+                        "calibration.marker.dictionary")
+    assert_config_error(load_config, p, "calibration:\n  marker:\n    size_cm: -1\n", "calibration.marker.size_cm")
+    assert_config_error(load_config, p, "calibration:\n  chart:\n    method: lut\n", "calibration.chart.method")
 
 
 def test_regions_resolve_aliases_and_sum_to_100(tmp_path: Path) -> None:
@@ -77,6 +93,9 @@ def test_regions_resolve_aliases_and_sum_to_100(tmp_path: Path) -> None:
     assert_config_error(load_regions, p, "regions:\n  face: {hand_units: 50, tvasi_region: head_neck, aliases: [arm]}\n"
                         "  upper_limbs: {hand_units: 50, tvasi_region: upper_limbs, aliases: [arm]}\n",
                         "alias 'arm' maps to both")
+    message = assert_config_error(load_regions, p, "regions:\n  hands: {hand_units: 100, tvasi_region: hands, "
+                                  "aliases: [Palm]}\n", "reserved for the hand-unit photo")
+    assert "hand_palmar" in message
 
 
 def _pydantic_models() -> list[type[BaseModel]]:

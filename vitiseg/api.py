@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import RegionsConfig, RunConfig, load_config, load_regions
+from .config import PALM, RegionsConfig, RunConfig, load_config, load_regions
 from .io.layout import parse_stem
 from .pipeline.overlay import make_overlay
 from .pipeline.photo import measure_photo, read_photo
@@ -39,7 +39,9 @@ class Measurement:
     depigmented / skin in [0, 1]. ``vasi_level``: the fraction snapped to a VASI level, in percent.
     ``facial_area``: ``(h, w) bool`` TRuE-V facial area of a face photo, else None. ``facial_area_px``: its size.
     ``uncertain_share``: share of the measured skin near the model's threshold (None for the classical baseline).
-    ``image``: ``(h, w, 3) uint8`` sRGB, the photo at the working size.
+    ``image``: ``(h, w, 3) uint8`` sRGB, the photo at the working size, as taken.
+    ``calibration``: the photos.csv calibration columns that were measured (:mod:`vitiseg.calibration`: ``chart``,
+    ``chart_de00_after``, ``px_per_cm``, ``depigmented_cm2``, ``skin_L``, ``hand_unit_cm2`` for a palm photo, ...).
     """
 
     path: str
@@ -55,6 +57,7 @@ class Measurement:
     face_area_status: str
     uncertain_share: float | None
     image: np.ndarray
+    calibration: dict[str, Any]
 
     def overlay(self, long_side: int = 1600) -> np.ndarray:
         """The overlay ``vitiseg run`` writes: ``(h, w, 3) uint8`` sRGB, depigmented skin magenta, facial area cyan."""
@@ -78,8 +81,9 @@ class Measurer:
                 ) -> Measurement:
         """Measure one photo: a file (any format ``vitiseg run`` reads) or an ``(H, W, 3) uint8`` sRGB array.
 
-        ``region``: a body region or alias (``face``, ``hands``, ``arm``, ...); default: from the file name as in a
-        visits folder (``face_front.jpg`` -> face), else None (a body region other than the face: all skin counts).
+        ``region``: a body region or alias (``face``, ``hands``, ``arm``, ...) or ``palm`` (a hand-unit photo);
+        default: from the file name as in a visits folder (``face_front.jpg`` -> face), else None (a body region other
+        than the face: all skin counts).
         ``view``: the face view (``front``, ``left``, ``right``); default: from the file name, else ``front``.
         """
         name = ""
@@ -97,14 +101,14 @@ class Measurer:
             if parsed is not None:
                 region = region or parsed[0]
                 view = view if view is not None else parsed[1]
-        canonical = self.regions.resolve(region) if region else None
+        canonical = (PALM if region.lower() == PALM else self.regions.resolve(region)) if region else None
         if region and canonical is None:
             raise ValueError(f"unknown body region {region!r}; expected one of {', '.join(self.regions.regions)}")
         view = view or ("front" if canonical == "face" else "")
         m = measure_photo(rgb, canonical or "", view, self.cfg, self.segmenter)
         return Measurement(name, canonical, view, m.classes, m.skin_px, m.depigmented_px, m.fraction, m.vasi_level,
                            m.facial_area, None if m.facial_area is None else int(m.facial_area.sum()),
-                           m.face_area_status, m.uncertain_share, m.rgb)
+                           m.face_area_status, m.uncertain_share, m.rgb, m.calibration)
 
 
 def _overrides(model: str | None, device: str | None, face_area: str | None, normalise: str | None

@@ -3,7 +3,7 @@
 One implementation of each, used by every stage:
 
 - :func:`srgb_to_linear` / :func:`linear_to_srgb`: the sRGB transfer functions (IEC 61966-2-1, colour-science).
-- :func:`rgb_to_lab` / :func:`lab_to_rgb`: CIELAB (D65, OpenCV's float32 conversion; L* in [0, 100], a*, b* in about
+- :func:`rgb_to_lab` / :func:`lab_to_rgb` / :func:`linear_to_lab`: CIELAB (D65, OpenCV's float32 conversion; L* in [0, 100], a*, b* in about
   [-128, 127]).
 - :func:`ita_degrees` / :func:`skin_ita`: ITA = atan2(L* - 50, b*) in degrees (Chardon et al. 1991; equal to
   atan((L* - 50) / b*) for skin, whose b* is positive), of the median L*, b* of a set of pixels.
@@ -65,6 +65,13 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(rgb, dtype=np.float32) / 255.0
     flat = a.reshape(-1, 1, 3)
     return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(a.shape)
+
+
+def linear_to_lab(lin: np.ndarray) -> np.ndarray:
+    """``(..., 3) float`` linear sRGB (not clipped; 1 = diffuse white) -> ``(..., 3) float32`` CIELAB (D65), the same
+    conversion as :func:`rgb_to_lab` without 8-bit quantisation (colour charts, measured patch means)."""
+    a = np.ascontiguousarray(lin, dtype=np.float32)
+    return cv2.cvtColor(np.clip(a, 0.0, 1.0).reshape(-1, 1, 3), cv2.COLOR_LRGB2Lab).reshape(a.shape)
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
@@ -131,12 +138,15 @@ def apply_gains(rgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
     return cv2.merge([cv2.LUT(np.ascontiguousarray(rgb[:, :, c]), lut[:, c]) for c in range(3)])
 
 
-def normalise(rgb: np.ndarray, cfg: NormaliseConfig) -> np.ndarray:
-    """Colour-normalise a photo. ``(H, W, 3) uint8`` sRGB in, same shape/dtype out; deterministic."""
+def normalise(rgb: np.ndarray, cfg: NormaliseConfig, mask: np.ndarray | None = None) -> np.ndarray:
+    """Colour-normalise a photo. ``(H, W, 3) uint8`` sRGB in, same shape/dtype out; deterministic.
+
+    ``mask``: optional ``(H, W) bool`` of the pixels the illuminant is estimated from (a colour chart or a scale
+    marker in the photo is left out, so it does not pull the estimate); the gains apply to every pixel."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
     if cfg.method == "none":
         return rgb
     p = 1.0 if cfg.method == "grey_world" else cfg.minkowski_p
-    e = estimate_illuminant(rgb, p)
+    e = estimate_illuminant(rgb, p, mask)
     return apply_gains(rgb, 1.0 / e)

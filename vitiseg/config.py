@@ -75,6 +75,43 @@ class OutputsConfig(StrictModel):
     jpeg_quality: int = Field(90, ge=10, le=100)
 
 
+class ChartConfig(StrictModel):
+    """Colour-chart calibration (see :mod:`vitiseg.calibration.chart`)."""
+
+    detect: bool = True  # look for a 24-patch ColorChecker in every photo
+    method: Literal["matrix", "root_polynomial"] = "matrix"
+    min_patches: int = Field(12, ge=6, le=24)  # usable (unclipped) patches needed for a fit
+    max_residual_de00: float = Field(5.0, gt=0.0)  # a candidate fitting worse than this is not a chart
+
+
+MARKER_DICTIONARIES = ("DICT_4X4_50", "DICT_5X5_100", "DICT_6X6_250", "DICT_ARUCO_ORIGINAL", "DICT_APRILTAG_16h5",
+                       "DICT_APRILTAG_25h9", "DICT_APRILTAG_36h11")
+
+
+class MarkerConfig(StrictModel):
+    """Physical scale from square fiducial markers (see :mod:`vitiseg.calibration.scale`)."""
+
+    size_cm: float | None = Field(None, gt=0.0, le=50.0)  # side of the marker's black square; None: no scale
+    dictionary: Literal[MARKER_DICTIONARIES] = "DICT_4X4_50"  # type: ignore[valid-type]
+    margin: float = Field(0.5, ge=0.0, le=3.0)  # border around a marker left out of skin, in marker sides
+
+
+class ConsistencyConfig(StrictModel):
+    """Visit-to-visit change of the healthy skin's colour that the report flags (see
+    :mod:`vitiseg.calibration.consistency`)."""
+
+    max_delta_L: float = Field(3.0, gt=0.0)  # L* units, both photos colour-corrected by a chart
+    max_delta_ita: float = Field(4.0, gt=0.0)  # degrees
+
+
+class CalibrationConfig(StrictModel):
+    """References photographed with the patient: colour chart, scale marker, and what the report checks."""
+
+    chart: ChartConfig = ChartConfig()
+    marker: MarkerConfig = MarkerConfig()
+    consistency: ConsistencyConfig = ConsistencyConfig()
+
+
 class TrackingConfig(StrictModel):
     """Follow-up tracking (see :mod:`vitiseg.tracking`): each follow-up photo aligned to the patient's baseline photo
     of the same region and view, its change map, and the baseline's depigmented patches followed visit by visit."""
@@ -114,6 +151,7 @@ class RunConfig(StrictModel):
     face: FaceConfig = FaceConfig()
     io: IOConfig = IOConfig()
     outputs: OutputsConfig = OutputsConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     tracking: TrackingConfig = TrackingConfig()
     report: bool = True
 
@@ -125,9 +163,15 @@ class RunConfig(StrictModel):
                              if k not in ("device", "backend")},
             "face": self.face.model_dump(),
             "io": self.io.model_dump(),
+            "calibration": self.calibration.model_dump(exclude={"consistency"}),
         }
         blob = json.dumps(relevant, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+#: File-name token of the hand-unit photo (``palm.jpg``, :mod:`vitiseg.calibration.hand_unit`): reserved, so it is
+#: neither a scored region nor an alias (scored palm-side photos of the hands are ``hand_palmar``).
+PALM = "palm"
 
 
 class RegionSpec(StrictModel):
@@ -151,6 +195,9 @@ class RegionsConfig(StrictModel):
                 k = key.lower()
                 if k in seen and seen[k] != name:
                     raise ValueError(f"alias {key!r} maps to both {seen[k]!r} and {name!r}")
+                if k == PALM:
+                    raise ValueError(f"{key!r} is reserved for the hand-unit photo (palm.jpg), not a region or alias; "
+                                     "name scored palm-side photos of the hands hand_palmar")
                 seen[k] = name
         total = sum(s.hand_units for s in self.regions.values())
         if abs(total - 100.0) > 1e-6:

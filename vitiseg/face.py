@@ -53,9 +53,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
-import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +61,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-# mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 marks deprecated, once per image: not actionable here
-warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+from .mediapipe_solutions import solutions
+
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +183,11 @@ _MESH: Any = None
 def _face_mesh() -> Any:
     global _MESH
     if _MESH is None:
-        os.environ.setdefault("GLOG_minloglevel", "2")  # keep MediaPipe/TFLite C++ info lines out of the log
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from .console import quiet_native_stderr
 
         # TFLite/absl print start-up lines to fd 2 on the first graph run: create and warm up with fd 2 silenced
         with quiet_native_stderr():
-            import mediapipe as mp  # heavy import, deferred
-
-            mesh = mp.solutions.face_mesh.FaceMesh(
+            mesh = solutions().face_mesh.FaceMesh(
                 static_image_mode=True,  # every photo independent: no tracking state, deterministic
                 max_num_faces=MAX_FACES,
                 refine_landmarks=True,  # 478 landmarks (iris included)

@@ -80,6 +80,17 @@ def test_manifest_maps_flat_files(tmp_path: Path) -> None:
         discover(tmp_path, REGIONS)
 
 
+def test_palm_is_the_hand_unit_photo_not_a_hands_alias(tmp_path: Path) -> None:
+    assert parse_stem("palm", REGIONS) == ("palm", "")
+    assert parse_stem("Palm_left", REGIONS) == ("palm", "left")
+    assert parse_stem("hand_palmar", REGIONS) == ("hands", "palmar")  # scored palm-side photos of the hands
+    assert parse_stem("palms", REGIONS) == ("hands", "")
+    rgb, _ = key_photo(100, 120, SKIN_BOX, [])
+    save(tmp_path / "P" / "v1" / "palm.png", rgb)
+    save(tmp_path / "P" / "v1" / "hands.png", rgb)
+    assert sorted((p.region, p.error) for p in discover(tmp_path, REGIONS).photos) == [("hands", ""), ("palm", "")]
+
+
 # --------------------------------------------------------------------------------------------- hostile layouts
 
 

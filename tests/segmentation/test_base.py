@@ -94,3 +94,23 @@ def test_load_segmenter_of_a_folder_without_onnx_uses_pytorch(tmp_path: Path,
     assert u.colour_normalisation == NormaliseConfig(method="none")  # its own
     monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path / "m"))
     assert load_segmenter(SegmentationConfig(model="default", device="cpu")).identity["name"] == "tiny"
+
+
+def test_excluded_pixels_are_background_and_do_not_pull_the_illuminant() -> None:
+    """A colour chart or a marker in the photo: labelled background, left out of shades of grey's estimate."""
+    rgb = _cast_photo()
+    rgb[200:300, 0:100] = (230, 40, 40)  # a red card in the corner
+    exclude = np.zeros(rgb.shape[:2], bool)
+    exclude[200:300, 0:100] = True
+    rec = Recorder(NormaliseConfig(), ambiguity=True)
+    seg = segment_photo(rgb, rec, 0, exclude)
+    assert not seg.classes[exclude].any() and seg.classes[~exclude].all()
+    assert not seg.ambiguous[exclude].any()
+    other_card = rgb.copy()
+    other_card[200:300, 0:100] = (40, 230, 40)
+    other = segment_photo(other_card, Recorder(NormaliseConfig()), 0, exclude)
+    np.testing.assert_array_equal(seg.normalised[~exclude], other.normalised[~exclude])  # the card's colour: no effect
+    pulled = [normalise(x, NormaliseConfig())[~exclude] for x in (rgb, other_card)]
+    assert np.abs(pulled[0].astype(int) - pulled[1]).max() > 5  # without the exclusion it would pull the estimate
+    half = segment_photo(rgb, Recorder(NormaliseConfig()), 200, exclude)  # exclusion follows the working size
+    assert half.classes.shape == (150, 200) and not half.classes[100:150, 0:50].any() and half.classes[:100].all()

@@ -4,12 +4,16 @@ no-baseline pairs, its own error boundary, and resume."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import pandas as pd
 import pytest
 
 from vitiseg.config import load_config
+from vitiseg.io.layout import VisitsLayout
 from vitiseg.pipeline.run import run
+from vitiseg.tracking.step import follow_up_pairs
 
 from helpers import TRACK_A as A
 from helpers import TRACK_DEPIGMENTED as DEPIGMENTED
@@ -109,3 +113,10 @@ def test_worker_processes_give_the_same_tables(tracked, tmp_path):
     assert s["counts"]["reused"] == 0
     for name in ("changes.csv", "patches.csv"):
         assert (copy / name).read_text().splitlines() == (out / name).read_text().splitlines()
+
+
+def test_palm_photos_are_references_not_followed() -> None:
+    lay = VisitsLayout(Path("."), [], {"P": ["v1", "v2"]}, pd.DataFrame())
+    rows = [{"patient_id": "P", "visit_id": v, "region": r, "view": "", "path": f"P/{v}/{r}.png"}
+            for v in ("v1", "v2") for r in ("trunk", "palm")]
+    assert [(b["path"], f["path"]) for b, f, _ in follow_up_pairs(rows, lay)] == [("P/v1/trunk.png", "P/v2/trunk.png")]

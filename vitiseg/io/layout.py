@@ -6,7 +6,8 @@ token is the shortest ``_``-separated prefix of the file stem that names a regio
 (``vitiseg/defaults/regions.yaml``) (``hand_dorsal`` -> region ``hands``, view ``dorsal``; ``face_left`` -> ``face``,
 view ``left``). An unknown region is an error for that photo, never a guess. Hidden files and folders (``.name``) are
 ignored; symbolic links are followed, a link loop (a folder inside itself) is reported and not followed, and a broken
-link with a photo's name is an error for that photo.
+link with a photo's name is an error for that photo. A file named ``palm[_<view>]`` is the visit's hand-unit photo
+(region :data:`vitiseg.config.PALM`, measured by :mod:`vitiseg.calibration.hand_unit`, not scored).
 
 Optional ``VISITS/manifest.csv`` (path, patient_id, visit_id, region[, view]) replaces the folder convention. Its
 paths must be relative to the visits folder and stay inside it: an absolute path or one that climbs out with ``..``
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import RegionsConfig
+from ..config import PALM, RegionsConfig
 from .images import IMAGE_SUFFIXES, REFUSED_SUFFIXES
 from .pseudonym import Pseudonymiser, safe_component
 from .visit_sheets import LayoutError, clean_visits, is_date, read_sheet
@@ -73,8 +74,11 @@ def natural_key(s: str) -> tuple:
 
 
 def parse_stem(stem: str, regions: RegionsConfig) -> tuple[str, str] | None:
-    """Split a file stem into (canonical region, view); None if no prefix names a known region."""
+    """Split a file stem into (canonical region, view); None if no prefix names a known region. ``palm[_view]`` is the
+    hand-unit photo: region :data:`~vitiseg.config.PALM`."""
     tokens = stem.split("_")
+    if tokens[0].lower() == PALM:
+        return PALM, "_".join(tokens[1:])
     for i in range(1, len(tokens) + 1):
         region = regions.resolve("_".join(tokens[:i]))
         if region is not None:
@@ -186,7 +190,7 @@ def _scan_manifest(root: Path, regions: RegionsConfig, ps: Pseudonymiser | None)
     for row in df.itertuples(index=False):
         text = row.path.strip()
         view = (getattr(row, "view", "") or "").strip()
-        region = regions.resolve(row.region)
+        region = PALM if row.region.strip().lower() == PALM else regions.resolve(row.region)
         err = manifest_path_error(text)
         rel = posixpath.normpath(text) if not err else text
         if not err and rel in seen:

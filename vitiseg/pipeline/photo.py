@@ -1,11 +1,12 @@
 """One photo end to end: read, segment, facial area, pixel counts, mask and overlay written; its photos.csv row back.
 
-The steps are :func:`read_photo` (decode at the working size) and :func:`measure_photo` (segment through
-:func:`vitiseg.segmentation.base.segment_photo`, facial area, counts): the Python API (:mod:`vitiseg.api`) measures a
-photo with exactly these two. :func:`process_photo` adds the files and the table row, inside the photo's own error
-boundary: a bad photo becomes a row with ``status=error`` and a message, never an exception, so the batch goes on.
-The one exception that passes is :class:`~vitiseg.io.files.OutputWriteError` (disk full, unwritable run folder):
-every later photo would fail the same way, so the run stops and can be resumed.
+The steps are :func:`read_photo` (decode at the working size) and :func:`measure_photo` (colour chart and scale
+markers by :func:`vitiseg.calibration.photo.calibrate_photo`, the colour-referenced photo segmented through
+:func:`vitiseg.segmentation.base.segment_photo`, facial area, counts, calibration columns): the Python API
+(:mod:`vitiseg.api`) measures a photo with exactly these two. :func:`process_photo` adds the files and the table row,
+inside the photo's own error boundary: a bad photo becomes a row with ``status=error`` and a message, never an
+exception, so the batch goes on. The one exception that passes is :class:`~vitiseg.io.files.OutputWriteError` (disk
+full, unwritable run folder): every later photo would fail the same way, so the run stops and can be resumed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
+from ..calibration.hand_unit import measure_hand_unit
+from ..calibration.photo import calibrate_photo
+from ..config import PALM, RunConfig
 from ..faults import fault_point
 from ..io.images import ImageReadError, read_rgb, resize_long_side, write_jpeg, write_png
 from ..io.layout import PhotoItem
@@ -52,7 +55,9 @@ class PhotoMeasurement:
     within the whole photo otherwise; ``fraction`` = depigmented / skin in [0, 1]; ``vasi_level`` in percent.
     ``uncertain_share``: share of the measured skin near the U-Net's threshold (None for segmenters without it).
     ``face_area_status``: ``ok``, the all-skin note, or "" for other regions. ``seconds``: wall seconds per stage;
-    ``cpu_seconds``: the same stages' CPU seconds in the calling thread.
+    ``cpu_seconds``: the same stages' CPU seconds in the calling thread. ``calibration``: the photos.csv columns of
+    :data:`vitiseg.calibration.photo.CALIBRATION_COLUMNS` that were measured (chart, scale, cm2, skin colour, and
+    ``hand_unit_cm2`` for a palm photo).
     """
 
     rgb: np.ndarray
@@ -66,6 +71,7 @@ class PhotoMeasurement:
     uncertain_share: float | None
     seconds: dict[str, float]
     cpu_seconds: dict[str, float]
+    calibration: dict[str, Any]
 
 
 def read_photo(path: Path, cfg: RunConfig, notes: list[str] | None = None) -> np.ndarray:
@@ -86,11 +92,13 @@ def measure_photo(rgb: np.ndarray, region: str, view: str, cfg: RunConfig, segme
                   face_views: frozenset[str] = frozenset()) -> PhotoMeasurement:
     """Segment one decoded photo (:func:`read_photo`) and count its pixels; for a face, within the facial area.
 
-    ``face_views``: view tokens of every face photo of the visit (the facial-area partition depends on them).
-    Raises ValueError when the facial area is not found (its status in the message) or no skin is found.
+    ``face_views``: view tokens of every face photo of the visit (the facial-area partition depends on them);
+    ``region`` :data:`~vitiseg.config.PALM` is a palm photo, measured for the hand unit.
+    Raises ValueError when the facial area is not found (its status in the message), no skin is found, or a palm
+    photo has no hand or no scale.
     """
-    seg = segment_photo(rgb, segmenter, cfg.io.work_long_side)
-    seconds, cpu = dict(seg.seconds), dict(seg.cpu_seconds)
+    seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def clock() -> tuple[float, float]:
         return time.perf_counter(), time.thread_time()
@@ -98,12 +106,19 @@ def measure_photo(rgb: np.ndarray, region: str, view: str, cfg: RunConfig, segme
     def lap(stage: str, since: tuple[float, float]) -> None:
         seconds[stage], cpu[stage] = time.perf_counter() - since[0], time.thread_time() - since[1]
 
+    work = resize_long_side(rgb, cfg.io.work_long_side)  # references measured on the classes' own pixel grid
+    t = clock()
+    cal = calibrate_photo(work, cfg.calibration)  # colour chart -> corrected colours; markers -> px per cm
+    lap("calibrate", t)
+    seg = segment_photo(cal.rgb, segmenter, cfg.io.work_long_side, cal.exclude)
+    seconds.update(seg.seconds)
+    cpu.update(seg.cpu_seconds)
     area, status = None, ""
     t = clock()
     if region == "face" and cfg.face.area == "truev":
         from .. import face as face_mod  # MediaPipe is loaded only when a face is measured
 
-        fa = face_mod.facial_area(seg.rgb, view, views_present=face_views)
+        fa = face_mod.facial_area(work, view, views_present=face_views)
         status = fa.status
         if fa.status != "ok":
             hint = "" if "--face-area skin" in fa.message else " (--face-area skin for close-ups of one sub-area)"
@@ -122,8 +137,13 @@ def measure_photo(rgb: np.ndarray, region: str, view: str, cfg: RunConfig, segme
     if seg.ambiguous is not None:  # share of the measured skin (facial area for the face) near the threshold
         measured = seg.ambiguous if area is None else seg.ambiguous & area
         unc = round(float(measured.sum()) / skin_px, 6)
-    return PhotoMeasurement(seg.rgb, seg.classes, area, status, skin_px, depig_px, frac, vasi.vasi_level(frac), unc,
-                            seconds, cpu)
+    calibration = cal.columns(seg.classes, area, segmenter.colour_normalisation)
+    if region == PALM:
+        t = clock()
+        calibration["hand_unit_cm2"] = round(measure_hand_unit(work, seg.classes, cal.scale), 3)
+        lap("hand_unit", t)
+    return PhotoMeasurement(work, seg.classes, area, status, skin_px, depig_px, frac, vasi.vasi_level(frac), unc,
+                            seconds, cpu, calibration)
 
 
 class FaceAreaError(ValueError):
@@ -144,7 +164,8 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
     """Process one photo end to end and write its mask/overlay; returns its photos.csv row (never raises for bad input).
 
     ``face_views``: the view tokens of all face photos of the same visit (the facial-area partition depends on them).
-    The row also carries ``_timings`` (wall seconds per stage: hash, decode, normalise, segment, face, score, write)
+    The row also carries ``_timings`` (wall seconds per stage: hash, decode, calibrate, normalise, segment, face,
+    score, hand_unit for a palm photo, write)
     and ``_cpu`` (the same stages' CPU seconds in the thread that ran them), which are not written to the tables.
     """
     row: dict[str, Any] = {c: "" for c in PHOTO_COLUMNS}
@@ -185,6 +206,7 @@ def process_photo(item: PhotoItem, ctx: RunContext, face_views: frozenset[str] =
         timings.update(m.seconds)
         cpu.update(m.cpu_seconds)
         row["face_area_status"] = m.face_area_status
+        row.update(m.calibration)
         t = clock()
         stem = output_stem(item.rel_path)
         mask_rel = f"masks/{stem}.png"

@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .. import faults
+from ..calibration.areas import CALIBRATION_TABLE_KEYS, calibration_tables
 from ..config import RegionsConfig, RunConfig, load_config, load_regions
 from ..faults import fault_point
 from ..io.files import OutputWriteError, atomic_write_text, remove_stale_temporaries
@@ -211,15 +212,19 @@ def _run_locked(layout: VisitsLayout, out: Path, cfg: RunConfig, regions: Region
     write_csv(visits_df, out / "visits.csv")
     write_csv(long_df, out / "longitudinal.csv")
     write_csv(failures, out / "failures.csv")
+    cal_tables = calibration_tables(photos_df, regions_df, out)  # patch areas in cm2, hand units
+    for name, df in cal_tables.items():
+        write_csv(df, out / f"{name}.csv")
     tracking: dict[str, Any] = {"tables": {}}
     if cfg.tracking.enabled:  # follow-ups aligned to the baseline; its failures are rows, never a failed run
         from ..tracking.step import TRACKING_KEYS, track_run
 
         tracking = track_run(out, layout, rows, cfg, progress, workers)
         tracking["keys"] = TRACKING_KEYS
+    # the report adds its cohort tables
     write_sqlite({"photos": photos_df, "regions": regions_df, "visits": visits_df, "longitudinal": long_df,
-                  **tracking["tables"]}, out / "vitiseg.sqlite",
-                 {**TABLE_KEYS, **tracking.get("keys", {})})  # the report adds its cohort tables
+                  **cal_tables, **tracking["tables"]}, out / "vitiseg.sqlite",
+                 {**TABLE_KEYS, **CALIBRATION_TABLE_KEYS, **tracking.get("keys", {})})
     summary = {
         "command": "vitiseg run",
         "visits_dir": str(layout.root),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..calibration.photo import CALIBRATION_COLUMNS
 from ..config import RegionsConfig
 from ..io.layout import VisitsLayout
 from ..scoring import vasi
@@ -19,7 +20,7 @@ PHOTO_COLUMNS = [
     "patient_id", "visit_id", "region", "view", "path", "sha256", "width", "height", "skin_px", "depigmented_px",
     "fraction", "vasi_level", "uncertain_share", "face_area_status", "status", "error", "mask", "overlay",
     "face_area",
-]
+] + CALIBRATION_COLUMNS
 REGION_COLUMNS = [
     "patient_id", "visit_id", "region", "tvasi_region", "hand_units", "n_photos", "skin_px", "depigmented_px",
     "fraction", "vasi_level", "contribution", "assessed",

@@ -38,6 +38,7 @@ from ..io.tables import write_csv, write_sqlite
 from ..scoring import cohort_stats as cohort_mod
 from ..scoring.arms import CONVENTIONS as ARM_CONVENTIONS, ArmComparison, compare_arms, patient_arms, percent_changes
 from .arm_section import arm_section
+from .calibration import calibration_section
 from .figures import cohort_figure, waterfall_figure
 from .files_section import files_section
 from .format import data_uri, esc, group_label
@@ -117,6 +118,7 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
                                          patient_tracking_section(p, tracking, photos, out_dir)))
     sections.append("</section>")
     sections.append(quality_section(photos))
+    sections.append(calibration_section(out_dir, photos, run))  # before the file list: it writes skin_colour.csv
     sections.append(files_section(out_dir))
     sections.append(conventions_section())
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -133,7 +135,8 @@ def render_html(out_dir: Path, visits: pd.DataFrame, photos: pd.DataFrame | None
         + "<a href='#waterfall'>Response per patient</a><a href='#regions'>Body regions</a>"
         "<a href='#tracking'>Repigmentation</a>"
         "<a href='#pro'>Patient-reported outcomes</a>"
-        "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a><a href='#files'>Data files</a>"
+        "<a href='#patients'>Patients</a><a href='#quality'>Photo quality</a><a href='#calibration'>Calibration</a>"
+        "<a href='#files'>Data files</a>"
         "<a href='#conventions'>Conventions</a></nav></header>"
         + "".join(sections)
         + "<p class='note'>Automated measurement from photographs; research use, not a diagnostic device.</p>"

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..config import RunConfig
+from ..config import PALM, RunConfig
 from ..io.files import atomic_write_text
 from ..io.images import read_mask, write_jpeg, write_png
 from ..io.layout import VisitsLayout, natural_key
@@ -177,7 +177,8 @@ def follow_up_pairs(rows: list[dict[str, Any]], layout: VisitsLayout
     matched by patient, region and view; ordered by patient, region, view and visit."""
     by_key: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
     for r in rows:
-        if r.get("region") and r.get("patient_id") in layout.visit_order:
+        # a palm photo is the visit's hand-unit reference (vitiseg.calibration.hand_unit), not a region to follow
+        if r.get("region") and r.get("region") != PALM and r.get("patient_id") in layout.visit_order:
             by_key.setdefault((r["patient_id"], r["region"], r["view"]), {})[r["visit_id"]] = r
     pairs = []
     order = sorted(by_key, key=lambda k: (natural_key(k[0]), REGION_ORDER.index(k[1]) if k[1] in REGION_ORDER
