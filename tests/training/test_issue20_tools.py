@@ -4,7 +4,6 @@ development harness, the ITA histogram and the timing script run on tiny models 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
