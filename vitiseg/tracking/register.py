@@ -323,14 +323,14 @@ def align(base: PhotoView, fu: PhotoView, cfg: TrackingConfig) -> Alignment:
     union = int(((bs | (fu_skin > 0)) & valid).sum())
     quality["skin_overlap"] = float((bs & (fu_skin > 0) & valid).sum()) / max(union, 1)
     if not problem and quality["coverage"] < cfg.min_coverage:
-        problem = (f"the follow-up photo shows {100 * quality['coverage']:.0f} % of the baseline skin "
-                   f"(minimum {100 * cfg.min_coverage:.0f} %)")
+        problem = (f"the follow-up photo shows {100 * quality['coverage']:.1f} % of the baseline skin "
+                   f"(minimum {100 * cfg.min_coverage:.1f} %)")
     if not problem and quality["correlation"] < cfg.min_correlation:
-        problem = (f"the aligned photos correlate {quality['correlation']:.2f} (minimum {cfg.min_correlation:.2f}); "
+        problem = (f"the aligned photos correlate {quality['correlation']:.3f} (minimum {cfg.min_correlation:.3f}); "
                    "another view or another patient?")
     if not problem and quality["skin_overlap"] < cfg.min_skin_overlap:
-        problem = (f"skin masks overlap {quality['skin_overlap']:.2f} after alignment (minimum "
-                   f"{cfg.min_skin_overlap:.2f})")
+        problem = (f"skin masks overlap {quality['skin_overlap']:.3f} after alignment (minimum "
+                   f"{cfg.min_skin_overlap:.3f})")  # 3 decimals: a value just below the minimum never reads as equal
     if not problem and faces and quality["residual_px"] > cfg.max_landmark_residual * _eye_distance(base.landmarks):
         problem = (f"landmarks move {quality['residual_px']:.1f} px beyond the fitted transform (maximum "
                    f"{cfg.max_landmark_residual:.2f} x the eye distance)")
