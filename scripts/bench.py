@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Throughput benchmark of ``vitiseg run`` on full-size photos (not a test; prints tables).
 
+Follow-up tracking is off (``--no-tracking``): a generated patient's photos are unrelated scenes, which alignment
+would refuse after trying every start; its cost on real pairs is in research/2026-12-01-tracking.
+
 Generates N photos of 4000 x 3000 px (12 MP JPEG, quality 92) in a visits folder -- skin-toned body parts with
 depigmented patches and camera noise, so that JPEG sizes are realistic -- then measures, in the same invocation:
 
@@ -98,7 +101,7 @@ def run_vitiseg(visits: Path, out: Path, model: str, backend: str, workers: int,
     """Run ``vitiseg run`` in a subprocess: its wall time from launch (imports and model load included), its CPU
     seconds (with its workers), and its run.json."""
     cmd = [sys.executable, "-m", "vitiseg", "run", str(visits), "--out", str(out), "--model", model,
-           "--workers", str(workers), "--no-report", "--no-progress", "--face-area", face_area]
+           "--workers", str(workers), "--no-report", "--no-progress", "--face-area", face_area, "--no-tracking"]
     if backend != "default":
         cmd += ["--backend", backend]
     cpu0, t = children_cpu(), time.perf_counter()

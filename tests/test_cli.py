@@ -18,10 +18,10 @@ from vitiseg.cli import main as cli_main
 def test_flags_become_config_overrides() -> None:
     p = build_parser()
     args = p.parse_args(["run", "v", "--out", "o", "--model", "classical", "--device", "cpu", "--face-area", "skin",
-                         "--normalise", "grey_world", "--no-report", "--backend", "torch"])
+                         "--normalise", "grey_world", "--no-report", "--backend", "torch", "--no-tracking"])
     assert overrides_from_args(args) == {"segmentation": {"model": "classical", "device": "cpu", "backend": "torch"},
                                          "face": {"area": "skin"}, "normalise": {"method": "grey_world"},
-                                         "report": False}
+                                         "report": False, "tracking": {"enabled": False}}
     assert overrides_from_args(p.parse_args(["run", "v", "--out", "o"])) == {}  # no flag, no override
     assert overrides_from_args(p.parse_args(["segment", "i", "--out", "o", "--model", "m"])) == {
         "segmentation": {"model": "m"}}

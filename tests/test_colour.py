@@ -35,6 +35,18 @@ def test_srgb_transfer_functions_match_the_standard() -> None:
     assert linear_to_srgb(np.array([-0.5, 2.0])).tolist() == [0, 255]  # clipped
 
 
+def test_srgb_transfer_functions_equal_colour_science() -> None:
+    from vitiseg.colour import _decode_lut, _encode_grid
+
+    ref = colour_science.cctf_decoding(np.arange(256) / 255.0, function="sRGB")
+    np.testing.assert_allclose(_decode_lut(), ref, rtol=0, atol=1e-12)
+    lin, enc = _encode_grid()
+    np.testing.assert_allclose(enc, colour_science.cctf_encoding(lin, function="sRGB"), rtol=0, atol=1e-12)
+    x = np.random.default_rng(0).random(10_000)
+    np.testing.assert_array_equal(linear_to_srgb(x), np.clip(colour_science.cctf_encoding(x, function="sRGB")
+                                                             * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
 def test_lab_reference_values() -> None:
     lab = rgb_to_lab(np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0]], np.uint8))
     want = colour_science.XYZ_to_Lab(colour_science.sRGB_to_XYZ(np.array([[1.0, 1, 1], [0, 0, 0], [1, 0, 0]])))

@@ -76,6 +76,9 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                         "photos (close-ups of one facial sub-area)")
     p.add_argument("--title", help="study title at the top of the report (default: the output folder's name)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--no-tracking", action="store_true",
+                   help="skip follow-up tracking (alignment to baseline, change maps, patches: about 1 s per "
+                        "follow-up photo)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (or Ray actors)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local processes or a Ray cluster (pip install 'vitiseg[distributed]')")
@@ -104,6 +107,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         o.setdefault("normalise", {})["method"] = args.normalise
     if getattr(args, "no_report", False):
         o["report"] = False
+    if getattr(args, "no_tracking", False):
+        o.setdefault("tracking", {})["enabled"] = False
     return o
 
 

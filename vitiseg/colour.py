@@ -2,7 +2,7 @@
 
 One implementation of each, used by every stage:
 
-- :func:`srgb_to_linear` / :func:`linear_to_srgb`: the sRGB transfer functions (IEC 61966-2-1, colour-science).
+- :func:`srgb_to_linear` / :func:`linear_to_srgb`: the sRGB transfer functions (IEC 61966-2-1).
 - :func:`rgb_to_lab` / :func:`lab_to_rgb` / :func:`linear_to_lab`: CIELAB (D65, OpenCV's float32 conversion; L* in [0, 100], a*, b* in about
   [-128, 127]).
 - :func:`ita_degrees` / :func:`skin_ita`: ITA = atan2(L* - 50, b*) in degrees (Chardon et al. 1991; equal to
@@ -19,7 +19,9 @@ Normalisation methods (run config ``normalise.method``, model ``config.json`` ``
 - ``grey_world``: the same with p = 1 (Buchsbaum 1980).
 - ``none``: the photo is passed through unchanged.
 
-sRGB <-> linear conversion uses colour-science's sRGB transfer functions through 256-entry tables.
+sRGB <-> linear conversion uses the IEC 61966-2-1 piecewise formula through 256-entry tables; the tests hold it equal to
+colour-science's ``cctf_decoding`` / ``cctf_encoding`` (1e-12). colour-science is not imported here: ``import colour``
+loads matplotlib (about 1 s of CPU), which would delay every run's first photo.
 Input and output: ``(H, W, 3) uint8`` sRGB.
 """
 
@@ -28,24 +30,33 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import colour
 import cv2
 import numpy as np
 
 from .config import NormaliseConfig
 
 
+def _decode(v: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decoding (EOTF) of values in [0, 1], float64."""
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _encode(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB encoding (inverse EOTF) of linear values in [0, 1], float64."""
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
 @lru_cache(maxsize=1)
 def _decode_lut() -> np.ndarray:
     """sRGB uint8 code value -> linear [0, 1] (float64, 256 entries)."""
-    return np.asarray(colour.cctf_decoding(np.arange(256) / 255.0, function="sRGB"), dtype=np.float64)
+    return _decode(np.arange(256) / 255.0)
 
 
 @lru_cache(maxsize=1)
 def _encode_grid() -> tuple[np.ndarray, np.ndarray]:
     """Dense table of linear values and their sRGB encodings, for fast vectorised encoding by interpolation."""
     lin = np.linspace(0.0, 1.0, 4097)
-    return lin, np.asarray(colour.cctf_encoding(lin, function="sRGB"), dtype=np.float64)
+    return lin, _encode(lin)
 
 
 def srgb_to_linear(u8: np.ndarray) -> np.ndarray:
@@ -56,7 +67,7 @@ def srgb_to_linear(u8: np.ndarray) -> np.ndarray:
 def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
     """Linear light (any shape, float; clipped to [0, 1]) -> sRGB ``uint8`` codes (halves round up)."""
     x = np.clip(np.asarray(lin, dtype=np.float64), 0.0, 1.0)
-    y = np.asarray(colour.cctf_encoding(x, function="sRGB"), dtype=np.float64)
+    y = _encode(x)
     return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import colour
 import cv2
 import numpy as np
 
@@ -46,6 +45,7 @@ METHODS = {"matrix": ("Cheung 2004", {"terms": 3}), "root_polynomial": ("Finlays
 @lru_cache(maxsize=1)
 def reference_linear() -> np.ndarray:
     """``(24, 3) float64`` reference colours of the ColorChecker in linear sRGB (D65), reading order, in [0, 1]."""
+    import colour  # colour-science loads matplotlib: only when a chart is measured
     cc = colour.CCS_COLOURCHECKERS[REFERENCE]
     xyz = colour.xyY_to_XYZ(np.array(list(cc.data.values()), dtype=np.float64))
     lin = colour.XYZ_to_RGB(xyz, "sRGB", illuminant=cc.illuminant, chromatic_adaptation_transform="Bradford")
@@ -59,6 +59,7 @@ def reference_srgb() -> np.ndarray:
 
 def mean_de00(lin_a: np.ndarray, lin_b: np.ndarray) -> float:
     """Mean CIEDE2000 between two ``(N, 3)`` sets of linear sRGB colours (CIELAB D65 of each)."""
+    import colour  # colour-science loads matplotlib: only when a chart is measured
     return float(np.mean(colour.delta_E(linear_to_lab(lin_a), linear_to_lab(lin_b), method="CIE 2000")))
 
 
@@ -129,6 +130,7 @@ class ColourCorrection:
 
     def apply_linear(self, lin: np.ndarray) -> np.ndarray:
         """``(..., 3)`` linear sRGB -> corrected ``(..., 3) float32`` linear sRGB (not clipped)."""
+        import colour  # colour-science loads matplotlib: only when a chart is measured
         _, kw = METHODS[self.method]
         a = np.asarray(lin, dtype=np.float32)
         if self.method == "matrix":
@@ -149,6 +151,7 @@ class ColourCorrection:
 def fit_correction(measured: np.ndarray, usable: np.ndarray, method: str) -> ColourCorrection:
     """Least-squares correction from ``measured`` ``(24, 3)`` linear patch colours (reading order) to the reference,
     over the ``usable`` patches."""
+    import colour  # colour-science loads matplotlib: only when a chart is measured
     name, kw = METHODS[method]
     m = colour.characterisation.matrix_colour_correction(measured[usable], reference_linear()[usable],
                                                          method=name, **kw)
