@@ -154,3 +154,11 @@ def test_warp_to_baseline_marks_what_the_follow_up_does_not_show():
     out, valid = warp_to_baseline(mask, grid)
     assert valid[:, :3].all() and not valid[:, 3:].any()
     assert (out[:, :3] == mask[:, 2:]).all()
+
+
+def test_a_refusal_never_shows_the_value_equal_to_its_minimum() -> None:
+    from vitiseg.tracking.register import _apart
+
+    assert _apart(0.599561, 0.6) == "0.5996 (minimum 0.6)"  # not "0.60 (minimum 0.60)"
+    assert _apart(0.3, 0.4) == "0.30 (minimum 0.4)"
+    assert _apart(45.0, 50.0, " %") == "45.00 % (minimum 50 %)"

@@ -323,15 +323,24 @@ def align(base: PhotoView, fu: PhotoView, cfg: TrackingConfig) -> Alignment:
     union = int(((bs | (fu_skin > 0)) & valid).sum())
     quality["skin_overlap"] = float((bs & (fu_skin > 0) & valid).sum()) / max(union, 1)
     if not problem and quality["coverage"] < cfg.min_coverage:
-        problem = (f"the follow-up photo shows {100 * quality['coverage']:.1f} % of the baseline skin "
-                   f"(minimum {100 * cfg.min_coverage:.1f} %)")
+        problem = (f"the follow-up photo shows {_apart(100 * quality['coverage'], 100 * cfg.min_coverage, ' %')} of the "
+                   "baseline skin")
     if not problem and quality["correlation"] < cfg.min_correlation:
-        problem = (f"the aligned photos correlate {quality['correlation']:.3f} (minimum {cfg.min_correlation:.3f}); "
+        problem = (f"the aligned photos correlate {_apart(quality['correlation'], cfg.min_correlation)}; "
                    "another view or another patient?")
     if not problem and quality["skin_overlap"] < cfg.min_skin_overlap:
-        problem = (f"skin masks overlap {quality['skin_overlap']:.3f} after alignment (minimum "
-                   f"{cfg.min_skin_overlap:.3f})")  # 3 decimals: a value just below the minimum never reads as equal
+        problem = f"skin masks overlap {_apart(quality['skin_overlap'], cfg.min_skin_overlap)} after alignment"
     if not problem and faces and quality["residual_px"] > cfg.max_landmark_residual * _eye_distance(base.landmarks):
         problem = (f"landmarks move {quality['residual_px']:.1f} px beyond the fitted transform (maximum "
                    f"{cfg.max_landmark_residual:.2f} x the eye distance)")
     return Alignment("not_aligned" if problem else "aligned", problem, method, grid, H, quality)
+
+
+def _apart(value: float, minimum: float, unit: str = "") -> str:
+    """``"0.5996 (minimum 0.6)"``: the value with as many decimals as it takes to differ from the minimum (2 to 6), so
+    a value just below it never reads as equal."""
+    for d in range(2, 7):
+        v, m = f"{value:.{d}f}", f"{minimum:.{d}f}"
+        if v != m:
+            return f"{v}{unit} (minimum {minimum:g}{unit})"
+    return f"{value:.6f}{unit} (minimum {minimum:g}{unit})"
