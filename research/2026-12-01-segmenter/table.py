@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Comparison table of research/2026-12-01-segmenter from the harness outputs (scripts/dev_harness.py).
 
-A candidate NAME is measured in ``runs/harness/NAME/harness.json`` and, when its cohorts ran in separate processes,
+A candidate NAME is measured in ``runs/harness/NAME/harness.json`` (else the copy kept in ``harness/NAME.json`` here) and, when its cohorts ran in separate processes,
 ``runs/harness/NAME_c1`` / ``NAME_c2``; their sections are merged. Prints the markdown table (RULE.md ids).
 
     python research/2026-12-01-segmenter/table.py shipped short_lite0 short_lite0_skintone
@@ -22,8 +22,11 @@ def load(name: str) -> dict | None:
     """Merged harness results of ``name``, or None when none of its harness.json files exists."""
     res: dict = {"cohorts": {}}
     found = False
+    kept = Path(__file__).resolve().parent / "harness"  # copies kept with the record (runs/ is not in git)
     for suffix in ("", "_c1", "_c2"):
         p = REPO / "runs" / "harness" / f"{name}{suffix}" / "harness.json"
+        if not p.is_file():
+            p = kept / f"{name}{suffix}.json"
         if p.is_file():
             found = True
             d = json.loads(p.read_text())
