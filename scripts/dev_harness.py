@@ -82,14 +82,14 @@ def synth_metrics(seg: UNetSegmenter, folder: Path) -> dict[str, Any]:
             "seconds_per_image": float(np.mean([r["seconds"] for r in rows]))}
 
 
-def skin_val_metrics(seg: UNetSegmenter, skin_root: Path) -> dict[str, Any]:
-    """The four skin sets' val photos pooled: skin Dice per ITA tertile and false alarms."""
+def skin_metrics(seg: UNetSegmenter, skin_root: Path, split: str = "val") -> dict[str, Any]:
+    """The four skin sets' ``split`` photos pooled: skin Dice per ITA tertile and false alarms."""
     rows: list[dict] = []
     per_set = {}
     for name in SKIN_SETS:
         src = ds.SourceConfig(name=name, kind="skin", path=str(skin_root / name), val_splits=["val"],
                               test_splits=["test"], train_splits=["train"])
-        val = ds.list_samples(src)["val"]
+        val = ds.list_samples(src)[split]
         items = [EvalItem(s.id, s.image, s.label) for s in val if s.label is not None]
         r = evaluate_items(seg, items, "skin", progress=False)
         for x in r:
@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cohort", action="append", default=[], help="cohort visits folder (truth in <it>_truth)")
     ap.add_argument("--decode", default="0.6:0.4", help="HIGH:LOW hysteresis with flip average; '' = as saved")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skin-split", default="val", choices=["val", "test"],
+                    help="split of the skin sets (test: the final measurement only, never for choices)")
     ap.add_argument("--parts", default="synth,skin,real,cohort",
                     help="comma-separated subset of synth,skin,real,cohort to measure (e.g. one cohort per process, "
                          "each into its own --out, on a shared CPU)")
@@ -174,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         if f"synth_{name}" not in res:
             res[f"synth_{name}"] = synth_metrics(seg, Path(d))
             atomic_write_text(res_path, json.dumps(res, indent=2) + "\n")
-    if "skin" in parts and "skin_val" not in res:
-        res["skin_val"] = skin_val_metrics(seg, Path(a.skin_root))
+    skin_key = f"skin_{a.skin_split}"
+    if "skin" in parts and skin_key not in res:
+        res[skin_key] = skin_metrics(seg, Path(a.skin_root), a.skin_split)
         atomic_write_text(res_path, json.dumps(res, indent=2) + "\n")
     if "real" in parts and "real_val" not in res:
         res["real_val"] = real_val_metrics(seg, Path(a.real))
@@ -208,11 +211,11 @@ def headline(res: dict[str, Any]) -> dict[str, Any]:
         if k.startswith("synth_"):
             h[f"D:{k[6:]}"] = round(v["depig_dice"], 4)
             h[f"D:{k[6:]}:ita_gap"] = None if v["ita_gap_depig_dice"] is None else round(v["ita_gap_depig_dice"], 4)
-    sv = res.get("skin_val", {})
+    sv = res.get("skin_val") or res.get("skin_test") or {}
     if sv:
         h["S:T1/T2/T3"] = [round(x, 4) for x in sv["ita_skin_dice"].values()]
         h["S:worst"] = round(sv["worst_tertile_skin_dice"], 4)
-        h["FA:skin_val"] = sv["false_alarms"]
+        h["FA:skin"] = sv["false_alarms"]
     if "real_val" in res:
         h["real_val"] = round(res["real_val"]["depig_dice"], 4)
     if "cohort_mean" in res:

@@ -5,6 +5,7 @@ A candidate NAME is measured in ``runs/harness/NAME/harness.json`` (else the cop
 ``runs/harness/NAME_c1`` / ``NAME_c2``; their sections are merged. Prints the markdown table (RULE.md ids).
 
     python research/2026-12-01-segmenter/table.py shipped short_lite0 short_lite0_skintone
+    python research/2026-12-01-segmenter/table.py --final shipped full   # runs/final/NAME or harness/final_NAME.json
 
 A candidate without any harness.json is printed as a row saying so (never as numbers), with a line on stderr.
 """
@@ -60,7 +61,52 @@ def row(name: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+TARGETS = {"synth_test": 0.92, "real_val": 0.85, "skin_tertile": 0.93, "ita_gap": 0.05, "f_mae": 0.08,
+           "t_mae": 0.35, "rate_pp": 5.0}
+
+
+def final_rows(names: list[str]) -> list[str]:
+    """The issue's targets, one column per model, from the final measurement (test splits, cohorts seeds >= 100)."""
+    kept = Path(__file__).resolve().parent / "harness"
+    ds = {}
+    for n in names:
+        p = REPO / "runs" / "final" / n / "harness.json"
+        p = p if p.is_file() else kept / f"final_{n}.json"
+        if not p.is_file():
+            print(f"{n}: no final harness.json", file=sys.stderr)
+            continue
+        ds[n] = json.loads(p.read_text())
+    f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+
+    def cohort(d: dict, fn) -> str:
+        c = d.get("cohorts", {})
+        return " / ".join(fn(v) for _, v in sorted(c.items())) if c else "-"
+
+    lines = [("synthetic test, depigmented Dice (pooled)", ">= 0.92", lambda d: f(d.get("synth_test", {}).get("depig_dice"))),
+             ("hard synthetic test (dark tones, extensive, residual)", "", lambda d: f(d.get("synth_test_hard", {}).get("depig_dice"))),
+             ("ITA-tertile gap of depigmented Dice, synthetic test", "<= 0.05",
+              lambda d: f(d.get("synth_test", {}).get("ita_gap_depig_dice"))),
+             ("ITA-tertile gap, hard synthetic test", "", lambda d: f(d.get("synth_test_hard", {}).get("ita_gap_depig_dice"))),
+             ("skin Dice per ITA tertile, skin test photos (T1 darkest)", ">= 0.93 each",
+              lambda d: " / ".join(f(x) for x in d.get("skin_test", {}).get("ita_skin_dice", {}).values()) or "-"),
+             ("skin test photos with > 5 % called depigmented", "no more than today",
+              lambda d: f"{d['skin_test']['false_alarms']} of {d['skin_test']['n']}" if "skin_test" in d else "-"),
+             ("real dev val polygons, depigmented Dice (pooled)", ">= 0.85", lambda d: f(d.get("real_val", {}).get("depig_dice"))),
+             ("F-VASI per-visit MAE, cohorts 300 / 301 / 302", "<= 0.08", lambda d: cohort(d, lambda v: f"{v['f_vasi_mae']:.3f}")),
+             ("T-VASI per-visit MAE", "<= 0.35", lambda d: cohort(d, lambda v: f"{v['t_vasi_mae']:.2f}")),
+             ("F-VASI90 rate, run - truth (pp)", "within 5", lambda d: cohort(d, lambda v: f"{v['f_vasi90_run'] - v['f_vasi90_true']:+.0f}")),
+             ("T-VASI50 rate, run - truth (pp)", "within 5", lambda d: cohort(d, lambda v: f"{v['t_vasi50_run'] - v['t_vasi50_true']:+.0f}")),
+             ("lesion-free cohort photos above 5 %", "no more than today", lambda d: cohort(d, lambda v: str(v["false_alarms"])))]
+    out = ["| measurement | target | " + " | ".join(ds) + " |", "|---|---|" + "---|" * len(ds)]
+    for label, target, fn in lines:
+        out.append(f"| {label} | {target} | " + " | ".join(fn(d) for d in ds.values()) + " |")
+    return out
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--final"]:
+        print("\n".join(final_rows(sys.argv[2:])))
+        return 0
     print("| candidate | D1 synth val | D2 hard | S skin T1 / T2 / T3 | FA | C-F | C-T | F-VASI90 err pp | "
           "T-VASI50 err pp | C-FA | real val (report) | D1 ITA gap |")
     print("|---" * 12 + "|")

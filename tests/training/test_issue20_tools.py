@@ -28,7 +28,9 @@ def test_research_configs_validate_and_differ_only_by_their_lever():
     for s in t["data"]["sources"]:
         s["tone_aug"] = 0.0
     assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in t.items() if k != "name"}
-    assert full.max_minutes == 110 and full.optim.time_schedule
+    # the full recipe carries only the adopted levers (lever 2b and 2a were not adopted) and fits the 2-hour budget
+    assert [s.tone_aug for s in full.data.sources] == [0.0] * 6
+    assert full.max_minutes == 75 and full.optim.time_schedule
     hard = load_train_config(CONFIGS / "short_lite0_hard.yaml").model_dump()
     assert hard["data"]["sources"][0]["path"] == "data_cache/synth_hard"
     hard["data"]["sources"][0]["path"] = "data_cache/synth_std"
@@ -61,7 +63,7 @@ def test_harness_parts_on_a_tiny_model(tmp_path, proc_dataset):
     res = {"synth_val": m, "skin_val": {"ita_skin_dice": {"T1": 0.5, "T2": 0.6, "T3": 0.7},
                                         "worst_tertile_skin_dice": 0.5, "false_alarms": 1}}
     head = h.headline(res)
-    assert head["D:val"] == round(m["depig_dice"], 4) and head["S:worst"] == 0.5 and head["FA:skin_val"] == 1
+    assert head["D:val"] == round(m["depig_dice"], 4) and head["S:worst"] == 0.5 and head["FA:skin"] == 1
 
 
 def test_ita_histogram_and_timing_on_tiny_inputs(tmp_path, proc_dataset, capsys):
@@ -77,3 +79,20 @@ def test_ita_histogram_and_timing_on_tiny_inputs(tmp_path, proc_dataset, capsys)
                         str(proc_dataset / "images"), "--n", "2", "--threads", "1", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res[str(tmp_path / "a")]["ratio_to_first"] == 1.0 and res[str(tmp_path / "b")]["n"] == 2
+
+
+def test_final_table_reads_the_final_measurements(tmp_path, monkeypatch, capsys):
+    t = load_script("research/2026-12-01-segmenter/table.py")
+    monkeypatch.setattr(t, "REPO", tmp_path)
+    d = {"synth_test": {"depig_dice": 0.8, "ita_gap_depig_dice": 0.04},
+         "skin_test": {"n": 177, "false_alarms": 3, "ita_skin_dice": {"T1": 0.9, "T2": 0.95, "T3": 0.96}},
+         "cohorts": {"cohort_t300": {"f_vasi_mae": 0.1, "t_vasi_mae": 0.5, "f_vasi90_run": 20.0, "f_vasi90_true": 10.0,
+                                     "t_vasi50_run": 40.0, "t_vasi50_true": 42.0, "false_alarms": 2}}}
+    (tmp_path / "runs" / "final" / "m").mkdir(parents=True)
+    (tmp_path / "runs" / "final" / "m" / "harness.json").write_text(json.dumps(d))
+    rows = {r.split(" | ")[0].strip("| "): r.split(" | ")[2].strip(" |") for r in t.final_rows(["m"])[2:]}
+    assert rows["synthetic test, depigmented Dice (pooled)"] == "0.800"
+    assert rows["skin Dice per ITA tertile, skin test photos (T1 darkest)"] == "0.900 / 0.950 / 0.960"
+    assert rows["skin test photos with > 5 % called depigmented"] == "3 of 177"
+    assert rows["F-VASI90 rate, run - truth (pp)"] == "+10" and rows["T-VASI50 rate, run - truth (pp)"] == "-2"
+    assert rows["real dev val polygons, depigmented Dice (pooled)"] == "-"
