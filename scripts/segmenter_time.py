@@ -6,11 +6,12 @@ The same photos (``--photos DIR``, recursively, the first ``--n`` sorted; read a
 by photo (so that load from other processes on a shared CPU hits every model alike), after one warm-up photo each.
 Prints the median and mean seconds per photo and each model's ratio to the first model.
 
-Every model runs on PyTorch (``UNetSegmenter``), so a training run's folder (no ONNX export) and the shipped model are
-timed alike; the shipped model itself runs on ONNX Runtime by default, which this does not time.
+``--backend torch`` (default) runs every model on PyTorch (``UNetSegmenter``), so a training run's folder (no ONNX
+export) and the shipped model are timed alike; ``--backend onnx`` runs their ``model.onnx`` on ONNX Runtime, the
+backend ``vitiseg run`` uses by default (``vitiseg model export`` writes it).
 
     python scripts/segmenter_time.py --model vitiseg/models/vitiseg-unet-mnv2 --model runs/x/last \\
-        --photos data_cache/cohort_s1
+        --photos data_cache/cohort_s1 [--backend onnx]
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--long-side", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    segs = [UNetSegmenter.load(m, device="cpu") for m in a.model]
+    if a.backend == "onnx":
+        from vitiseg.segmentation.onnx_runtime import OnnxSegmenter
+
+        segs = [OnnxSegmenter.load(m, device="cpu", threads=a.threads) for m in a.model]
+    else:
+        segs = [UNetSegmenter.load(m, device="cpu") for m in a.model]
     files = sorted(p for p in Path(a.photos).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[: a.n + 1]
     photos = []
     for p in files:
@@ -57,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(times[0])
     for m, t in zip(a.model, times):
         med = statistics.median(t)
-        res[m] = {"n": len(t), "median_s": med, "mean_s": statistics.fmean(t), "ratio_to_first": med / base}
+        res[m] = {"backend": a.backend, "n": len(t), "median_s": med, "mean_s": statistics.fmean(t),
+                  "ratio_to_first": med / base}
         print(f"{m}: median {med:.3f} s, mean {statistics.fmean(t):.3f} s per photo, x{med / base:.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -79,6 +79,15 @@ def test_ita_histogram_and_timing_on_tiny_inputs(tmp_path, proc_dataset, capsys)
                         str(proc_dataset / "images"), "--n", "2", "--threads", "1", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res[str(tmp_path / "a")]["ratio_to_first"] == 1.0 and res[str(tmp_path / "b")]["n"] == 2
+    assert res[str(tmp_path / "a")]["backend"] == "torch"
+    pytest.importorskip("onnx")
+    from vitiseg.segmentation.export import export_onnx
+
+    export_onnx(tmp_path / "a")  # the default backend of vitiseg run times the model.onnx
+    assert timing.main(["--model", str(tmp_path / "a"), "--photos", str(proc_dataset / "images"), "--n", "2",
+                        "--threads", "1", "--backend", "onnx", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res[str(tmp_path / "a")]["backend"] == "onnx" and res[str(tmp_path / "a")]["n"] == 2
 
 
 def test_final_table_reads_the_final_measurements(tmp_path, monkeypatch, capsys):
