@@ -31,10 +31,12 @@ def test_research_configs_validate_and_differ_only_by_their_lever():
     # the full recipe carries only the adopted levers (lever 2b and 2a were not adopted) and fits the 2-hour budget
     assert [s.tone_aug for s in full.data.sources] == [0.0] * 6
     assert full.max_minutes == 75 and full.optim.time_schedule
-    hard = load_train_config(CONFIGS / "short_lite0_hard.yaml").model_dump()
-    assert hard["data"]["sources"][0]["path"] == "data_cache/synth_hard"
-    hard["data"]["sources"][0]["path"] = "data_cache/synth_std"
-    assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in hard.items() if k != "name"}
+    for name, path in (("short_lite0_hard.yaml", "data_cache/synth_hard"),
+                       ("short_lite0_resid.yaml", "data_cache/synth_resid")):
+        lever = load_train_config(CONFIGS / name).model_dump()
+        assert lever["data"]["sources"][0]["path"] == path
+        lever["data"]["sources"][0]["path"] = "data_cache/synth_std"
+        assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in lever.items() if k != "name"}
 
 
 def test_recipe_dry_run_prints_its_three_steps(capsys):
