@@ -246,6 +246,9 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--repigmentation", default="threshold", choices=["threshold", "patterns"],
                    help="patterns: each lesion repigments from its margin, perifollicular islands or both, with the "
                         "true pattern and change maps in TRUTH/tracking/ (default: threshold)")
+    c.add_argument("--background-split", default="heldout", choices=["heldout", "train"],
+                   help="heldout: the skin sets' val/test photos, for measuring (never trained on); train: their "
+                        "train photos, for a cohort-style TRAINING set (scripts/cohort_training_set.py)")
     _common(c)
 
 
@@ -259,7 +262,7 @@ def _synth(args: argparse.Namespace) -> int:
                                tone_balance=args.tone_balance, extensive=args.extensive, residual=args.residual)
     return cohort_command(args.out, args.preset, args.seed, args.skin_root, args.patients, args.size, args.truth,
                           args.background, progress=not args.no_progress, camera_motion=args.camera_motion,
-                          repigmentation=args.repigmentation)
+                          repigmentation=args.repigmentation, background_split=args.background_split)
 
 
 # ---------------------------------------------------------------------------------------------------- train

@@ -6,6 +6,9 @@ A candidate NAME is measured in ``runs/harness/NAME/harness.json`` (else the cop
 
     python research/2026-12-01-segmenter/table.py shipped short_lite0 short_lite0_skintone
     python research/2026-12-01-segmenter/table.py --final shipped full   # runs/final/NAME or harness/final_NAME.json
+    python research/2026-12-01-segmenter/table.py --final final2/shipped final2/ft_hands   # runs/final2/NAME or harness/final2_NAME.json
+
+With ``--final`` and exactly two models, the second is also checked against the first by RULE.md's shipping rule.
 
 A candidate without any harness.json is printed as a row saying so (never as numbers), with a line on stderr.
 """
@@ -70,8 +73,10 @@ def final_rows(names: list[str]) -> list[str]:
     kept = Path(__file__).resolve().parent / "harness"
     ds = {}
     for n in names:
-        p = REPO / "runs" / "final" / n / "harness.json"
-        p = p if p.is_file() else kept / f"final_{n}.json"
+        folder, _, name = n.rpartition("/")
+        folder = folder or "final"
+        p = REPO / "runs" / folder / name / "harness.json"
+        p = p if p.is_file() else kept / f"{folder}_{name}.json"
         if not p.is_file():
             print(f"{n}: no final harness.json", file=sys.stderr)
             continue
@@ -92,7 +97,7 @@ def final_rows(names: list[str]) -> list[str]:
              ("skin test photos with > 5 % called depigmented", "no more than today",
               lambda d: f"{d['skin_test']['false_alarms']} of {d['skin_test']['n']}" if "skin_test" in d else "-"),
              ("real dev val polygons, depigmented Dice (pooled)", ">= 0.85", lambda d: f(d.get("real_val", {}).get("depig_dice"))),
-             ("F-VASI per-visit MAE, cohorts 300 / 301 / 302", "<= 0.08", lambda d: cohort(d, lambda v: f"{v['f_vasi_mae']:.3f}")),
+             ("F-VASI per-visit MAE, per cohort (seed order)", "<= 0.08", lambda d: cohort(d, lambda v: f"{v['f_vasi_mae']:.3f}")),
              ("T-VASI per-visit MAE", "<= 0.35", lambda d: cohort(d, lambda v: f"{v['t_vasi_mae']:.2f}")),
              ("F-VASI90 rate, run - truth (pp)", "within 5", lambda d: cohort(d, lambda v: f"{v['f_vasi90_run'] - v['f_vasi90_true']:+.0f}")),
              ("T-VASI50 rate, run - truth (pp)", "within 5", lambda d: cohort(d, lambda v: f"{v['t_vasi50_run'] - v['t_vasi50_true']:+.0f}")),
@@ -100,7 +105,45 @@ def final_rows(names: list[str]) -> list[str]:
     out = ["| measurement | target | " + " | ".join(ds) + " |", "|---|---|" + "---|" * len(ds)]
     for label, target, fn in lines:
         out.append(f"| {label} | {target} | " + " | ".join(fn(d) for d in ds.values()) + " |")
+    if len(ds) == 2:
+        out += [""] + shipping(*ds.values())
     return out
+
+
+def summary(d: dict) -> dict[str, float]:
+    """The shipping rule's quantities of one final harness.json (means over its cohorts)."""
+    c = list(d["cohorts"].values())
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    return {"synth_test": d["synth_test"]["depig_dice"], "synth_test_hard": d["synth_test_hard"]["depig_dice"],
+            "skin_worst": min(d["skin_test"]["ita_skin_dice"].values()),
+            **{f"skin_{k}": v for k, v in d["skin_test"]["ita_skin_dice"].items()},
+            "f_mae": mean([v["f_vasi_mae"] for v in c]), "t_mae": mean([v["t_vasi_mae"] for v in c]),
+            "f90_err": mean([abs(v["f_vasi90_run"] - v["f_vasi90_true"]) for v in c]),
+            "t50_err": mean([abs(v["t_vasi50_run"] - v["t_vasi50_true"]) for v in c]),
+            "skin_fa": d["skin_test"]["false_alarms"], "cohort_fa": sum(v["false_alarms"] for v in c)}
+
+
+# RULE.md, shipping: (quantity, better direction, tolerance of worsening)
+TOLERANCES = [("synth_test", 1, 0.01), ("skin_T1", 1, 0.01), ("skin_T2", 1, 0.01), ("skin_T3", 1, 0.01),
+              ("f_mae", -1, 0.01), ("t_mae", -1, 0.03), ("f90_err", -1, 5.0), ("t50_err", -1, 5.0),
+              ("skin_fa", -1, 1), ("cohort_fa", -1, 2)]
+GAINS = ["synth_test", "synth_test_hard", "skin_worst", "f_mae", "t_mae"]
+
+
+def shipping(base: dict, cand: dict) -> list[str]:
+    """RULE.md's shipping rule, candidate against base: one line per condition and the verdict."""
+    b, c = summary(base), summary(cand)
+    lines, ok1 = ["Shipping rule (RULE.md), second model against the first:"], True
+    for k, sign, tol in TOLERANCES:
+        worse = (b[k] - c[k]) * sign
+        bad = worse > tol + 1e-12
+        ok1 &= not bad
+        lines.append(f"- {k}: {b[k]:.3f} -> {c[k]:.3f} ({'BREAKS' if bad else 'within'} tolerance {tol})")
+    gains = [k for k in GAINS if (c[k] - b[k]) * (1 if k in ("synth_test", "synth_test_hard", "skin_worst") else -1)
+             >= 0.02 - 1e-12]
+    lines.append(f"- improved by >= 0.02: {', '.join(gains) or 'none'}")
+    lines.append(f"- verdict: {'PASSES' if ok1 and gains else 'FAILS'}")
+    return lines
 
 
 def main() -> int:

@@ -114,3 +114,18 @@ def test_excluded_pixels_are_background_and_do_not_pull_the_illuminant() -> None
     assert np.abs(pulled[0].astype(int) - pulled[1]).max() > 5  # without the exclusion it would pull the estimate
     half = segment_photo(rgb, Recorder(NormaliseConfig()), 200, exclude)  # exclusion follows the working size
     assert half.classes.shape == (150, 200) and not half.classes[100:150, 0:50].any() and half.classes[:100].all()
+
+
+def test_model_by_installed_name_and_clear_error(tmp_path, monkeypatch) -> None:
+    from vitiseg.segmentation.artifact import SHIPPED_MODELS_DIR, ModelError, shipped_model_names
+    from vitiseg.segmentation.load import model_dir_of
+
+    assert {"vitiseg-unet-lite0", "vitiseg-unet-mnv2"} <= set(shipped_model_names())
+    assert model_dir_of("vitiseg-unet-mnv2") == SHIPPED_MODELS_DIR / "vitiseg-unet-mnv2"
+    assert model_dir_of("default").name == "vitiseg-unet-lite0"
+    (tmp_path / "vitiseg-unet-mnv2").mkdir()  # a folder of that name here, with its own config.json, wins
+    (tmp_path / "vitiseg-unet-mnv2" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert model_dir_of("vitiseg-unet-mnv2") == Path("vitiseg-unet-mnv2")
+    with pytest.raises(ModelError, match="installed models: vitiseg-unet-lite0, vitiseg-unet-mnv2"):
+        model_dir_of("no-such-model")

@@ -39,15 +39,35 @@ def test_research_configs_validate_and_differ_only_by_their_lever():
         assert {k: v for k, v in b.items() if k != "name"} == {k: v for k, v in lever.items() if k != "name"}
 
 
-def test_recipe_dry_run_prints_its_three_steps(capsys):
+def test_recipe_dry_run_prints_its_six_steps(capsys):
     mod = load_script("scripts/train_issue20.py")
     assert (REPO / mod.CONFIG).is_file()
     assert mod.main(["--dry-run", "--out", "runs/x"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("+ ")]
-    assert len(lines) == 3
+    assert len(lines) == 6
     assert " synth dataset " in lines[0] and f"--out {mod.SYNTH['out']}" in lines[0]
-    assert f"train --config {mod.CONFIG} --out runs/x" in lines[1]
-    assert lines[2].endswith("model export runs/x/model")
+    assert f"train --config {mod.CONFIG} --out runs/x " in lines[1]
+    assert f"--out {mod.SYNTH_HANDS['out']}" in lines[2] and "--sets hgr_hands_subset --split train" in lines[2]
+    assert "scripts/cohort_training_set.py" in lines[3] and f"--out {mod.COHORT_TRAIN['out']} --seed 50" in lines[3]
+    assert "train --config runs/x-hands.yaml --out runs/x-hands " in lines[4]
+    assert lines[5].endswith("model export runs/x/model")
+
+
+def test_recipe_stage2_config_starts_from_stage1(tmp_path):
+    mod = load_script("scripts/train_issue20.py")
+    out = tmp_path / "run"  # absolute: REPO / out is out
+    cfg = load_train_config(mod.stage2_config(str(out)))
+    assert cfg.init_weights == f"{out}/last/model.safetensors" and cfg.threads == 2
+    by_name = {s.name: s for s in cfg.data.sources}
+    assert by_name["synth_hands"].path == mod.SYNTH_HANDS["out"] and by_name["synth_hands"].weight == 0.15
+    assert by_name["synth_cohort"].path == mod.COHORT_TRAIN["out"] and by_name["synth_cohort"].weight == 0.15
+    assert cfg.optim.epochs * cfg.optim.steps_per_epoch == 600
+    # each arm differs from its base by one source (threads aside, which is not part of a run's identity)
+    for base, arm, extra in (("ft_control", "ft_hands", "synth_hands"), ("ft_hands", "ft_hands_cohort", "synth_cohort")):
+        b = load_train_config(CONFIGS / f"{base}.yaml").model_dump(exclude={"name", "threads"})
+        a = load_train_config(CONFIGS / f"{arm}.yaml").model_dump(exclude={"name", "threads"})
+        a["data"]["sources"] = [s for s in a["data"]["sources"] if s["name"] != extra]
+        assert a == b, arm
 
 
 def test_harness_parts_on_a_tiny_model(tmp_path, proc_dataset):

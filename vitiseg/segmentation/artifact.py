@@ -37,12 +37,15 @@ log = logging.getLogger(__name__)
 # Never reach for the network for encoder weights.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DEFAULT_MODEL_NAME = "vitiseg-unet-mnv2"
+DEFAULT_MODEL_NAME = "vitiseg-unet-lite0"
 FORMAT_VERSION = 1
 CLASSES = ("background", "skin", "depigmented")
 PAD_MULTIPLE = 32
 WEIGHTS_FILE, ONNX_FILE = "model.safetensors", "model.onnx"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # package data
 
 
 def default_model_dir() -> Path:
@@ -51,7 +54,13 @@ def default_model_dir() -> Path:
     env = os.environ.get("VITISEG_MODEL_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+    return SHIPPED_MODELS_DIR / DEFAULT_MODEL_NAME
+
+
+def shipped_model_names() -> list[str]:
+    """Names of the models installed with the package (``--model NAME`` selects one; the default and its
+    predecessors, so that a study begun with one model can be measured to its end with it)."""
+    return sorted(p.name for p in SHIPPED_MODELS_DIR.iterdir() if (p / "config.json").is_file())
 
 
 class ModelError(ValueError):

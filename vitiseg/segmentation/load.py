@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..config import NormaliseConfig, SegmentationConfig
-from .artifact import ModelError, default_model_dir
+from .artifact import SHIPPED_MODELS_DIR, ModelError, default_model_dir, shipped_model_names
 from .base import Segmenter
 from .classical import ClassicalSegmenter
 
@@ -15,12 +15,16 @@ log = logging.getLogger(__name__)
 
 
 def model_dir_of(spec: str) -> Path:
-    """The folder a ``--model`` value names (``default``: the shipped model); :class:`ModelError` when it has no
-    ``config.json``."""
+    """The folder a ``--model`` value names: ``default`` (the shipped model), a model folder, or the name of a model
+    installed with the package (:func:`shipped_model_names`; a folder of that name in the working directory wins);
+    :class:`ModelError` when it has no ``config.json``."""
     d = default_model_dir() if spec == "default" else Path(spec)
+    if spec != "default" and not (d / "config.json").is_file() and spec in shipped_model_names():
+        d = SHIPPED_MODELS_DIR / spec
     if not (d / "config.json").is_file():
         what = "the shipped model" if spec == "default" else "model folder"
         raise ModelError(f"{what} not found: {d} (expected config.json with model.onnx or model.safetensors); "
+                         f"installed models: {', '.join(shipped_model_names())}; "
                          "--model classical selects the training-free baseline")
     return d
 

@@ -33,7 +33,8 @@ def dataset_command(skin_root: str | Path, out: str | Path, n: int, seed: int, s
 
 def cohort_command(out: str | Path, preset: str, seed: int, skin_root: str | Path | None, patients: int | None,
                    size: int | None, truth: str | Path | None, background: str, progress: bool = True,
-                   camera_motion: float = 0.0, repigmentation: str = "threshold") -> int:
+                   camera_motion: float = 0.0, repigmentation: str = "threshold",
+                   background_split: str = "heldout") -> int:
     """Write a synthetic visits folder and its truth; 0, or 2 with one line for a user's mistake."""
     from .trial.render import generate_cohort
     from .trial.tracking_truth import TrackingOptions
@@ -45,7 +46,8 @@ def cohort_command(out: str | Path, preset: str, seed: int, skin_root: str | Pat
     try:
         summary = generate_cohort(out=out, preset=preset, seed=seed, skin_root=skin_root, patients=patients,
                                   size=size, truth_dir=truth, background=background, progress=progress,
-                                  tracking=TrackingOptions(camera_motion, repigmentation))
+                                  tracking=TrackingOptions(camera_motion, repigmentation),
+                                  background_split=background_split)
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2

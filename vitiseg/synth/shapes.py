@@ -281,7 +281,8 @@ def solve_threshold(layout: Layout, skin: np.ndarray, target: float, islands: np
         t = 1.0 - target
     else:
         vals = layout.field[dom]
-        t = float(np.quantile(vals, 1.0 - target)) if vals.size else 1.0 - target
+        # a target above 1 (all of the domain, and more) starts from the field's minimum, not an invalid quantile
+        t = float(np.quantile(vals, min(max(1.0 - target, 0.0), 1.0))) if vals.size else 1.0 - target
     lo, hi = 0.0, 1.0  # the count decreases with t
     best: tuple[float, float, np.ndarray | None] = (np.inf, 1.0, None)
     for _ in range(max_iter):

@@ -126,19 +126,24 @@ class _RenderStats:
         del self.face_renders[n:]
 
 
-def _background_pools(skin_root: str | Path | None, background: str) -> dict[str, list[BackgroundRef]]:
-    """Test/val backgrounds of each stand-in set (real mode); empty for procedural backgrounds."""
+HELDOUT = ("test", "val")
+BACKGROUND_SPLITS = {"heldout": HELDOUT, "train": ("train",)}
+
+
+def _background_pools(skin_root: str | Path | None, background: str,
+                      splits: tuple[str, ...] = HELDOUT) -> dict[str, list[BackgroundRef]]:
+    """Backgrounds of ``splits`` (default test/val) of each stand-in set (real mode); empty for procedural ones."""
     pools: dict[str, list[BackgroundRef]] = {}
     if background == "real":
         if skin_root is None:
             raise ValueError("--skin-root is required with --background real (or use --background procedural)")
         refs = [r for r in list_backgrounds(skin_root, tuple(sorted(set(REAL_STANDIN.values()))))
-                if r.split in ("test", "val")]
+                if r.split in splits]
         for s in set(REAL_STANDIN.values()):
             pools[s] = [r for r in refs if r.set == s and (s != "pratheepan_skin" or r.bg_id <= "prat_00032")] or \
                        [r for r in refs if r.set == s]
             if not pools[s]:
-                raise ValueError(f"no test/val backgrounds for {s} under {skin_root}")
+                raise ValueError(f"no {'/'.join(splits)} backgrounds for {s} under {skin_root}")
     elif background != "procedural":
         raise ValueError(f"unknown background mode {background!r}")
     return pools
@@ -290,11 +295,16 @@ def _patient_row(pid: str, visits: list[str], base: dict[str, Any], last: dict[s
 def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_root: str | Path | None = None,
                     patients: int | None = None, size: int | None = None, truth_dir: str | Path | None = None,
                     background: str = "real", progress: bool = True,
-                    tracking: TrackingOptions | None = None) -> dict[str, Any]:
+                    tracking: TrackingOptions | None = None, background_split: str = "heldout") -> dict[str, Any]:
     """Write the visits folder ``out`` and its truth folder; returns the summary (also written as summary.json).
 
     ``tracking``: camera motion between visits and repigmentation patterns, with their truth in ``TRUTH/tracking/``
-    (:mod:`.tracking_truth`); None or options that are off leave the output byte-identical."""
+    (:mod:`.tracking_truth`); None or options that are off leave the output byte-identical.
+    ``background_split``: "heldout" (the skin sets' val/test photos: cohorts that measure a model) or "train" (their
+    train photos only: a cohort-style training set, disjoint from every measurement's backgrounds)."""
+    if background_split not in BACKGROUND_SPLITS:
+        raise ValueError(f"unknown background split {background_split!r}; choose from {sorted(BACKGROUND_SPLITS)}")
+    splits = BACKGROUND_SPLITS[background_split]
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     pr = PRESETS[preset]
@@ -309,7 +319,7 @@ def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_
     visits = list(pr.visits)
     if standins and skin_root is None:
         raise ValueError("--skin-root is required with --background real (or use --background procedural)")
-    pools = standin_pools(skin_root, standins) if standins else _background_pools(skin_root, background)
+    pools = standin_pools(skin_root, standins, splits) if standins else _background_pools(skin_root, background, splits)
 
     base_day = date(2024, 1, 8)
     visit_rows: list[dict[str, Any]] = []
@@ -361,8 +371,11 @@ def generate_cohort(out: str | Path, preset: str = "small", seed: int = 0, skin_
     bar.close()
     summary = _write_truth(out, truth, pr, seed, size, background, plans, visits, visit_rows, truth_rows,
                            patient_rows, stats, no_face, standins)
+    if background_split != "heldout":  # recorded only when set, so default cohorts keep their bytes
+        summary["background_split"] = background_split
     if tt is not None:
         summary["tracking"] = tt.write()
+    if tt is not None or background_split != "heldout":
         atomic_write_text(truth / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 

@@ -116,14 +116,15 @@ def standin_background(image: Path, mask: Path, crop: str) -> tuple[np.ndarray, 
     return np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(skin[y0:y1, x0:x1])
 
 
-def standin_pools(skin_root: str | Path, standins: dict[str, StandIn]) -> dict[str, list[BackgroundRef]]:
-    """Per region, the test/val photos a stand-in admits whose crop succeeds, sorted by id; ValueError when a
-    region has none."""
+def standin_pools(skin_root: str | Path, standins: dict[str, StandIn],
+                  splits: tuple[str, ...] = ("test", "val")) -> dict[str, list[BackgroundRef]]:
+    """Per region, the photos of ``splits`` (default test/val) a stand-in admits whose crop succeeds, sorted by id;
+    ValueError when a region has none."""
     sets = tuple(sorted({s.set for s in standins.values()}))
-    refs = [r for r in list_backgrounds(skin_root, sets) if r.split in ("test", "val")]
+    refs = [r for r in list_backgrounds(skin_root, sets) if r.split in splits]
     pools = {}
     for region, s in standins.items():
         pools[region] = [r for r in refs if s.admits(r) and standin_background(r.image, r.mask, s.crop) is not None]
         if not pools[region]:
-            raise ValueError(f"no test/val photo of {s.set} under {skin_root} can stand in for {region}")
+            raise ValueError(f"no {'/'.join(splits)} photo of {s.set} under {skin_root} can stand in for {region}")
     return pools
