@@ -4,6 +4,7 @@ development harness, the ITA histogram and the timing script run on tiny models 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,44 @@ def test_final_table_reads_the_final_measurements(tmp_path, monkeypatch, capsys)
     assert rows["skin test photos with > 5 % called depigmented"] == "3 of 177"
     assert rows["F-VASI90 rate, run - truth (pp)"] == "+10" and rows["T-VASI50 rate, run - truth (pp)"] == "-2"
     assert rows["real dev val polygons, depigmented Dice (pooled)"] == "-"
+
+
+def test_lever_6_to_8_configs_differ_from_the_shipped_stage_2_only_by_their_lever():
+    base = load_train_config(CONFIGS / "ft_hands_cohort.yaml").model_dump()
+    changed = {"ft_whole.yaml": {("data", "crop_size"): 384},
+               "ft_whole_skin.yaml": {("data", "crop_size"): 384},
+               "ft_small.yaml": {("loss", "small_lesion_weight"): 4.0}}
+    for name, diff in changed.items():
+        cfg = load_train_config(CONFIGS / name).model_dump()
+        for (sec, key), value in diff.items():
+            assert cfg[sec][key] == value and base[sec][key] != value, name
+            cfg[sec][key] = base[sec][key]
+        if name == "ft_whole_skin.yaml":  # the four lesion-free skin sources at twice their weight
+            assert [s["weight"] for s in cfg["data"]["sources"][4:]] == [0.15] * 4
+            for s, b in zip(cfg["data"]["sources"], base["data"]["sources"]):
+                s["weight"] = b["weight"]
+        assert {k: v for k, v in cfg.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}, name
+
+
+def test_paired_difference_and_bootstrap_interval(tmp_path):
+    p = load_script("research/2026-12-01-segmenter/paired.py")
+
+    def write(run: str, t_runs: list[float]) -> Path:
+        visits = [{"patient_id": f"P{i}", "visit_id": v, "f_vasi_true": 1.0, "f_vasi_run": 1.0,
+                   "t_vasi_true": 2.0, "t_vasi_run": t}
+                  for i, pair in enumerate(zip(t_runs[::2], t_runs[1::2])) for v, t in zip(("baseline", "week12"), pair)]
+        d = tmp_path / run / "cohort_t1"
+        d.mkdir(parents=True)
+        (d / "cohort_accuracy.json").write_text(json.dumps({"per_visit": visits}))
+        return tmp_path / run
+
+    base = write("a", [2.5, 2.5, 1.0, 3.0])  # |errors| 0.5, 0.5, 1.0, 1.0
+    cand = write("b", [2.1, 2.1, 2.0, 2.0])  # 0.1, 0.1, 0.0, 0.0
+    r = p.paired(base, cand, n_boot=2000)
+    assert r["n_visits"] == 4 and r["n_patients"] == 2
+    assert r["t_vasi"]["mae_base"] == pytest.approx(0.75) and r["t_vasi"]["mae_cand"] == pytest.approx(0.05)
+    assert r["t_vasi"]["diff"] == pytest.approx(-0.7)
+    # the two patients' mean differences are -0.4 and -1.0, the ends of every resample's range
+    lo, hi = r["t_vasi"]["ci95"]
+    assert lo < hi and lo == pytest.approx(-1.0) and hi == pytest.approx(-0.4)
+    assert r["f_vasi"]["diff"] == 0.0 and r["f_vasi"]["ci95"] == [0.0, 0.0]

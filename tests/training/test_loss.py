@@ -11,7 +11,7 @@ import torch
 
 from vitiseg.training import data as ds
 from vitiseg.training.config import LossConfig, OptimConfig
-from vitiseg.training.loss import partial_loss
+from vitiseg.training.loss import partial_loss, small_lesion_weights
 from vitiseg.training.schedule import lr_at
 
 
@@ -60,6 +60,42 @@ def test_dice_term_exact_and_tversky_leans_to_recall() -> None:
     la8, _ = partial_loss(alarm, truth, LossConfig(fn_weight=0.8, **dice_only))
     assert float(lm8) == pytest.approx(1 - 2.5 / 4.1, abs=1e-6) and float(la8) == pytest.approx(1 - 4.5 / 4.9, abs=1e-6)
     assert float(lm8) > float(lm) and float(la8) < float(la)
+
+
+def test_small_lesion_weights_exact() -> None:
+    # a 2-pixel and a 6-pixel lesion, skin and one unknown pixel (max_px 4)
+    allowed = torch.full((1, 3, 4), ds.SKIN_BIT, dtype=torch.uint8)
+    allowed[0, 0, :2] = ds.DEPIG_BIT
+    allowed[0, 1:, 1:] = ds.DEPIG_BIT
+    allowed[0, 0, 3] = ds.UNKNOWN
+    w = small_lesion_weights(allowed, max_px=4, extra=3.0)
+    assert w.dtype == torch.float32 and w.shape == (1, 3, 4)
+    # (0, 1) and (1, 1) share an edge: the two lesions are one 8-pixel component, not small
+    assert float(w.sum()) == 12.0
+    allowed[0, 1, 1] = ds.SKIN_BIT  # now (0, 0)-(0, 1) is a 2-pixel component, the rest 5 pixels
+    w = small_lesion_weights(allowed, max_px=4, extra=3.0)
+    assert w[0, 0, :2].tolist() == [4.0, 4.0] and float(w.sum()) == 12.0 + 2 * 3.0
+
+
+def test_small_lesion_weight_raises_the_cost_of_a_missed_small_lesion() -> None:
+    # one small lesion pixel missed (predicted skin), one large-lesion pixel and one skin pixel right
+    allowed = torch.tensor([[[ds.DEPIG_BIT, ds.SKIN_BIT, ds.DEPIG_BIT, ds.DEPIG_BIT, ds.DEPIG_BIT]]], dtype=torch.uint8)
+    logits = _one_hot_logits([1, 1, 2, 2, 2])
+    off, _ = partial_loss(logits, allowed, LossConfig(dice_weight=0.0))
+    on, _ = partial_loss(logits, allowed, LossConfig(dice_weight=0.0, small_lesion_weight=4.0, small_lesion_px=2))
+    # CE of the missed pixel is 40 nats (logits +-20); weighted mean: 5 * 40 / (5 + 4) against 40 / 5
+    assert float(off) == pytest.approx(40.0 / 5, rel=1e-4)
+    assert float(on) == pytest.approx(5 * 40.0 / 9, rel=1e-4)
+
+
+def test_small_lesion_options_keep_old_fingerprints() -> None:
+    from vitiseg.training.config import TrainConfig
+
+    base = {"name": "x", "data": {"sources": [{"name": "s", "kind": "classes", "path": "p"}]}}
+    a = TrainConfig.model_validate(base).fingerprint()
+    b = TrainConfig.model_validate({**base, "loss": {"small_lesion_px": 100}}).fingerprint()
+    c = TrainConfig.model_validate({**base, "loss": {"small_lesion_weight": 2.0}}).fingerprint()
+    assert a == b != c
 
 
 def test_lr_schedule() -> None:

@@ -24,6 +24,11 @@ class LossConfig(StrictModel):
     # Tversky weight of false negatives in the overlap term, 1 - (TP + 1) / (TP + (1 - b) FP + b FN + 1) per class;
     # 0.5 is the soft Dice. Above 0.5 a missed lesion pixel costs more than a false alarm (recall-leaning).
     fn_weight: float = Field(0.5, gt=0.0, lt=1.0)
+    # Extra cross-entropy weight on the pixels of small lesions: a certainly-depigmented connected component
+    # (4-connected, in the training crop) smaller than ``small_lesion_px`` pixels weighs 1 + ``small_lesion_weight``
+    # per pixel, so a missed small macule costs about as much as a missed part of a large patch. 0 = off.
+    small_lesion_weight: float = Field(0.0, ge=0.0)
+    small_lesion_px: int = Field(256, ge=1)
 
 
 class OptimConfig(StrictModel):
@@ -124,6 +129,9 @@ class TrainConfig(StrictModel):
         d["optim"].pop("epochs", None)
         if d["loss"].get("fn_weight") == 0.5:  # the default (soft Dice): identity of runs from before the option
             d["loss"].pop("fn_weight")
+        if not d["loss"].get("small_lesion_weight"):  # off by default: identity of runs from before the option
+            d["loss"].pop("small_lesion_weight", None)
+            d["loss"].pop("small_lesion_px", None)
         if not d["data"].get("on_device"):  # the default (loader batches): identity of runs from before the option
             d["data"].pop("on_device", None)
         if d.get("encoder_init") == "random":  # the default: identity of runs from before the option

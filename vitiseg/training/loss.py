@@ -3,10 +3,26 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from .config import LossConfig
+
+
+def small_lesion_weights(allowed: torch.Tensor, max_px: int, extra: float) -> torch.Tensor:
+    """Per-pixel cross-entropy weights ``(N, H, W)`` float32 on ``allowed``'s device: 1 everywhere, 1 + ``extra`` on
+    the pixels of certainly-depigmented (``allowed == 4``) 4-connected components of fewer than ``max_px`` pixels."""
+    dep = (allowed == 4).cpu().numpy()
+    w = np.ones(dep.shape, np.float32)
+    for i, d in enumerate(dep):
+        lab, n = ndimage.label(d)
+        if n:
+            small = np.bincount(lab.ravel()) < max_px
+            small[0] = False  # label 0 is everything outside the lesions
+            w[i][small[lab]] += extra
+    return torch.from_numpy(w).to(allowed.device)
 
 
 def partial_loss(
@@ -24,7 +40,13 @@ def partial_loss(
     total = logits.new_zeros(())
     if loss.ce_weight > 0:
         lse = torch.logsumexp(logp.masked_fill(~bits, -1e4), dim=1)  # log sum_{allowed} p
-        ce = -(lse[known]).mean() if known.any() else logits.new_zeros(())
+        if not known.any():
+            ce = logits.new_zeros(())
+        elif loss.small_lesion_weight > 0:
+            w = small_lesion_weights(allowed, loss.small_lesion_px, loss.small_lesion_weight)[known]
+            ce = -(lse[known] * w).sum() / w.sum()
+        else:
+            ce = -(lse[known]).mean()
         total = total + loss.ce_weight * ce
         parts["ce"] = float(ce.detach())
     if loss.dice_weight > 0 and loss.dice_classes:
