@@ -6,18 +6,20 @@
    encoder from the PyPI package, see :mod:`vitiseg.training.pretrained`; resumable from ``RUN/last.pt``;
    time-budgeted by the config's ``max_minutes`` with a time-based schedule, so the learning rate completes its decay
    on a slower or busier machine);
-3. stage 2 (levers 4 and 5 of ``research/2026-12-01-segmenter/RULE.md``): renders a hands-only synthetic set and a
-   cohort-style training set on the skin sets' train photos (``scripts/cohort_training_set.py``), and fine-tunes the
-   stage-1 ``last/`` weights for 600 steps with both added (``configs/ft_hands_cohort.yaml``, its ``init_weights``
+3. stage 2 (levers 4, 5 and 8 of ``research/2026-12-01-segmenter/RULE.md``): renders a hands-only synthetic set and
+   a cohort-style training set on the skin sets' train photos (``scripts/cohort_training_set.py``), and fine-tunes the
+   stage-1 ``last/`` weights for 600 steps with both added and small lesions weighted up in the loss
+   (``configs/ft_small.yaml``, its ``init_weights``
    pointed at this run; the resolved config is written to ``RUN-hands.yaml``, the run to ``RUN-hands/``);
 4. writes ``RUN/model/``: stage 2's ``last/`` weights (byte for byte) with the shipped decode in ``config.json``
    (flip average, hysteresis 0.6 / 0.4), and its ONNX export (``vitiseg model export``) for the base install.
 
 Budget: <= 2 hours on 2 CPU cores in all; measured on an idle 2-core CPU: stage 1 70 min (data 83 s, training
 68.8 min, ended by its 5,600-step budget before ``max_minutes``), stage 2 about 2.5 min of data (hands set 15 s, cohort
-set 2 min) and 8 min of training (on a CPU shared with rendering). A GPU only makes it faster. Needs the ``train`` extra
+set 2 min) and 8-15 min of training (8 min for the same stage without lever 8's weights on a CPU shared
+with rendering, 15 min with them on a CPU shared with two measurement runs). A GPU only makes it faster. Needs the ``train`` extra
 (``pip install -e .[train]``) and the skin sets and real polygons under ``../shared/data``. It carries the levers
-that ``research/2026-12-01-segmenter/RULE.md`` adopted; its model is measured in that folder and not shipped.
+that ``research/2026-12-01-segmenter/RULE.md`` adopted; the shipped ``vitiseg-unet-lite0-v2`` is its stage 2 run.
 
     python scripts/train_issue20.py [--out runs/train/vitiseg-unet-lite0-issue20] [--workers 2] [--dry-run]
 """
@@ -37,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = "research/2026-12-01-segmenter/configs/train_unet_lite0_issue20.yaml"
 # must match the synth source of CONFIG (path) and its generation settings
 SYNTH = {"out": "data_cache/synth_issue20", "n": 3000, "seed": 21, "size": 384, "extra": []}
-STAGE2 = "research/2026-12-01-segmenter/configs/ft_hands_cohort.yaml"
+STAGE2 = "research/2026-12-01-segmenter/configs/ft_small.yaml"
 # must match the synth_hands and synth_cohort sources of STAGE2
 SYNTH_HANDS = {"out": "data_cache/synth_hands", "n": 600, "seed": 22, "size": 384,
                "extra": ["--sets", "hgr_hands_subset", "--split", "train"]}

@@ -16,7 +16,7 @@ import pytest
 from helpers import REPO, sample_photos, save
 
 pytestmark = pytest.mark.wheel
-MODEL = "vitiseg/models/vitiseg-unet-lite0"
+MODEL = "vitiseg/models/vitiseg-unet-lite0-v2"
 
 
 def _run(*cmd: str | Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -48,7 +48,7 @@ def test_the_installed_wheel_measures_with_the_shipped_unet_on_onnx_runtime(tmp_
     assert seg.returncode == 0, seg.stderr[-3000:]
     model = json.loads((tmp_path / "masks" / "segment.json").read_text())["model"]
     config = json.loads((REPO / MODEL / "config.json").read_text())
-    assert model["backend"] == "onnx" and model["name"] == "vitiseg-unet-lite0"
+    assert model["backend"] == "onnx" and model["name"] == "vitiseg-unet-lite0-v2"
     assert model["onnx_sha256"] == config["onnx"]["sha256"] and model["sha256"] == config["onnx"]["weights_sha256"]
     assert "site-packages" in model["path"]  # the installed package's model folder, not the repository's
     assert f"model.onnx sha256 {config['onnx']['sha256'][:12]}" in seg.stderr  # and the log says so

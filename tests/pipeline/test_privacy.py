@@ -230,4 +230,4 @@ def test_a_run_needs_no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert attempts == []
     photos = pd.read_csv(out / "photos.csv", dtype=str, keep_default_na=False)
     assert set(photos["status"]) == {"ok"} and (out / "report.html").stat().st_size > 10_000
-    assert '"name": "vitiseg-unet-lite0"' in (out / "run.json").read_text()
+    assert '"name": "vitiseg-unet-lite0-v2"' in (out / "run.json").read_text()

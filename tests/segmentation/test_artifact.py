@@ -158,7 +158,7 @@ def test_default_model_dir_env_override(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("VITISEG_MODEL_DIR", str(tmp_path))
     assert default_model_dir() == tmp_path
     monkeypatch.delenv("VITISEG_MODEL_DIR")
-    assert default_model_dir().parent.name == "models" and default_model_dir().name == "vitiseg-unet-lite0"
+    assert default_model_dir().parent.name == "models" and default_model_dir().name == "vitiseg-unet-lite0-v2"
     assert default_model_dir().parent.parent.name == "vitiseg"  # package data: travels with the package
 
 

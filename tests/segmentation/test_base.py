@@ -120,12 +120,12 @@ def test_model_by_installed_name_and_clear_error(tmp_path, monkeypatch) -> None:
     from vitiseg.segmentation.artifact import SHIPPED_MODELS_DIR, ModelError, shipped_model_names
     from vitiseg.segmentation.load import model_dir_of
 
-    assert {"vitiseg-unet-lite0", "vitiseg-unet-mnv2"} <= set(shipped_model_names())
+    assert {"vitiseg-unet-lite0-v2", "vitiseg-unet-lite0", "vitiseg-unet-mnv2"} <= set(shipped_model_names())
     assert model_dir_of("vitiseg-unet-mnv2") == SHIPPED_MODELS_DIR / "vitiseg-unet-mnv2"
-    assert model_dir_of("default").name == "vitiseg-unet-lite0"
+    assert model_dir_of("default").name == "vitiseg-unet-lite0-v2"
     (tmp_path / "vitiseg-unet-mnv2").mkdir()  # a folder of that name here, with its own config.json, wins
     (tmp_path / "vitiseg-unet-mnv2" / "config.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     assert model_dir_of("vitiseg-unet-mnv2") == Path("vitiseg-unet-mnv2")
-    with pytest.raises(ModelError, match="installed models: vitiseg-unet-lite0, vitiseg-unet-mnv2"):
+    with pytest.raises(ModelError, match="installed models: vitiseg-unet-lite0, vitiseg-unet-lite0-v2, vitiseg-unet-mnv2"):
         model_dir_of("no-such-model")

@@ -40,7 +40,7 @@ def test_the_shipped_model_runs_on_onnx_runtime_by_default(shipped: OnnxSegmente
     seg = load_segmenter(SegmentationConfig())
     assert isinstance(seg, OnnxSegmenter) and thread_safe(SegmentationConfig())
     ident = seg.identity
-    assert ident["backend"] == "onnx" and ident["name"] == "vitiseg-unet-lite0"
+    assert ident["backend"] == "onnx" and ident["name"] == "vitiseg-unet-lite0-v2"
     assert ident["onnx_sha256"] == cfg.onnx.sha256 == sha256_file(SHIPPED / "model.onnx")
     assert ident["sha256"] == cfg.onnx.weights_sha256 == sha256_file(SHIPPED / "model.safetensors")
     assert ident == shipped.identity

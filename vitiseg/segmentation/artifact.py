@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # Never reach for the network for encoder weights.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DEFAULT_MODEL_NAME = "vitiseg-unet-lite0"
+DEFAULT_MODEL_NAME = "vitiseg-unet-lite0-v2"
 FORMAT_VERSION = 1
 CLASSES = ("background", "skin", "depigmented")
 PAD_MULTIPLE = 32
